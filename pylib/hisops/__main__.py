@@ -1,0 +1,3 @@
+from hisops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,382 @@
+"""The ``hisops`` command line: the only place that prints for people and picks exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from hisops import __version__, paths
+from hisops.errors import (
+    ConfirmationRequired,
+    ExitStatus,
+    HisopsError,
+    InputError,
+    RefusedError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+
+
+def _fail(err: BaseException, status: ExitStatus) -> NoReturn:
+    text = err.one_line() if isinstance(err, InputError) else " ".join(str(err).split())
+    label = {ExitStatus.BAD_INPUT: "error", ExitStatus.REFUSED: "refused",
+             ExitStatus.INTERRUPTED: "interrupted"}.get(status, "failed")
+    click.echo(f"hisops: {label}: {text}", err=True)
+    raise SystemExit(int(status))
+
+
+def _json_out(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _journal(ctx: click.Context) -> Any:
+    from hisops.journal import open_journal
+
+    obj = ctx.ensure_object(dict)
+    if "journal" not in obj:
+        obj["journal"] = open_journal(obj.get("journal_url"))
+        ctx.call_on_close(obj["journal"].close)
+    return obj["journal"]
+
+
+def _prompt_secret(name: str, description: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    return click.prompt(f"secret {name}" + (f" ({description})" if description else ""),
+                        hide_input=True)
+
+
+def runbook_inputs(func: F) -> F:
+    func = click.option("--vault-file", type=click.Path(path_type=Path),
+                        help="ansible-vault file with secret parameters")(func)
+    func = click.option("-e", "--extra", "extra", multiple=True, metavar="NAME=VALUE",
+                        help="runbook parameter (repeatable)")(func)
+    func = click.option("-l", "--limit", help="further limit hosts (Ansible pattern)")(func)
+    func = click.option("-i", "--inventory", type=click.Path(path_type=Path),
+                        default=None, help="inventory (default: $HISOPS_INVENTORY or the lab)")(
+        func)
+    return click.argument("runbook")(func)
+
+
+def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tuple[str, ...],
+             vault_file: Path | None) -> Any:
+    from hisops.runbook.params import parse_extra_vars
+    from hisops.runbook.session import prepare
+
+    return prepare(runbook, inventory or paths.default_inventory(), limit=limit,
+                   given=parse_extra_vars(list(extra)), vault_file=vault_file,
+                   prompt=_prompt_secret)
+
+
+class HisopsGroup(click.Group):
+    """Maps hisops errors to one line and an exit code; click's own usage errors exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HisopsError as err:
+            _fail(err, err.exit_status)
+        except KeyboardInterrupt:
+            _fail(KeyboardInterrupt("interrupted"), ExitStatus.INTERRUPTED)
+
+
+@click.group(cls=HisopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hisops")
+@click.option("--journal", "journal_url", envvar="HISOPS_JOURNAL", default=None,
+              help="journal URL: a SQLite path or postgresql://... (default ~/.hisops)")
+@click.option("-v", "--verbose", count=True, help="log more (-vv for debug)")
+@click.pass_context
+def main_group(ctx: click.Context, journal_url: str | None, verbose: int) -> None:
+    """hisops: run risky database operations as tested, journaled, resumable runbooks."""
+    ctx.ensure_object(dict)["journal_url"] = journal_url
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+@main_group.command()
+@runbook_inputs
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+def plan(runbook: str, inventory: Path | None, limit: str | None, extra: tuple[str, ...],
+         vault_file: Path | None, as_json: bool) -> None:
+    """Resolve RUNBOOK against an inventory and show what would run, with its plan hash."""
+    prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    if as_json:
+        _json_out(prepared.plan.as_dict())
+    else:
+        from hisops.reports.console import print_plan
+
+        print_plan(prepared.plan)
+
+
+def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: bool) -> None:
+    if check:
+        return
+    if plan.protected_hosts:
+        envs = sorted({str(inventory.host_vars(h).get("hisops_environment", "production"))
+                       for h in plan.protected_hosts})
+        wanted = envs[0]
+        if confirm is None and sys.stdin.isatty():
+            confirm = click.prompt(f"This run changes PROTECTED hosts ({', '.join(envs)}). "
+                                   f"Type the environment name '{wanted}' to proceed")
+        if confirm != wanted:
+            raise ConfirmationRequired(
+                f"run touches protected hosts {', '.join(plan.protected_hosts[:5])}: "
+                f"confirm with --confirm {wanted}")
+        return
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError("not confirmed: pass --yes to run without a prompt "
+                           "(or --check for a dry run)")
+    if not click.confirm(f"Run {len(plan.steps)} steps on {len(plan.lock_hosts)} hosts?"):
+        raise RefusedError("not confirmed")
+
+
+def _finish(outcome: Any, as_json: bool) -> None:
+    from hisops.reports.console import print_summary
+    from hisops.reports.jsonout import run_state_dict
+
+    if as_json:
+        _json_out({**run_state_dict(outcome.state), "exit_code": int(outcome.exit_status)})
+    else:
+        print_summary(outcome.state)
+    if outcome.exit_status != ExitStatus.SUCCESS:
+        label = {"waiting": "waiting", "failed": "failed"}.get(outcome.status, outcome.status)
+        click.echo(f"hisops: {label}: {outcome.detail}", err=True)
+    raise SystemExit(int(outcome.exit_status))
+
+
+@main_group.command()
+@runbook_inputs
+@click.option("--check", is_flag=True, help="dry run: playbooks in check+diff mode, no "
+              "changing ssh step")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--confirm", help="typed confirmation for protected environments")
+@click.option("--operator", help="who runs this (default $HISOPS_OPERATOR or the login)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.pass_context
+def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | None,
+        extra: tuple[str, ...], vault_file: Path | None, check: bool, yes: bool,
+        confirm: str | None, operator: str | None, as_json: bool) -> None:
+    """Run RUNBOOK: guards, then each step, journaled; resumable after a failure."""
+    from hisops.reports.console import ConsoleReporter
+    from hisops.runbook.engine import Engine
+
+    prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    _confirm(prepared.plan, prepared.inventory, yes, confirm, check)
+    engine = Engine(_journal(ctx), reporter=ConsoleReporter(), operator=operator)
+    outcome = engine.start(prepared.plan, prepared.inventory, prepared.secrets, check=check)
+    _finish(outcome, as_json)
+
+
+@main_group.command()
+@click.argument("run_id")
+@click.option("--retry-step", help="re-run this interrupted, non-idempotent step")
+@click.option("--skip-step", help="mark this step done without running it (needs --reason)")
+@click.option("--reason", help="why (journaled)")
+@click.option("--accept-plan-change", is_flag=True,
+              help="continue although the plan changed (voids earlier approvals)")
+@click.option("--vault-file", type=click.Path(path_type=Path))
+@click.option("--operator")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, retry_step: str | None, skip_step: str | None,
+           reason: str | None, accept_plan_change: bool, vault_file: Path | None,
+           operator: str | None, as_json: bool) -> None:
+    """Continue RUN_ID from its first unfinished step; finished steps are not re-run."""
+    from hisops.journal.state import fold
+    from hisops.reports.console import ConsoleReporter
+    from hisops.runbook.engine import Engine
+    from hisops.runbook.session import prepare_resume
+
+    journal = _journal(ctx)
+    state = fold(run_id, journal.records(run_id))
+    if not state.runbook:
+        raise InputError(f"no run {run_id} in the journal (see: hisops runs)")
+    prepared = prepare_resume(state, vault_file=vault_file, prompt=_prompt_secret)
+    engine = Engine(journal, reporter=ConsoleReporter(), operator=operator)
+    outcome = engine.resume(run_id, prepared.plan, prepared.inventory, prepared.secrets,
+                            retry_step=retry_step, skip_step=skip_step, reason=reason,
+                            accept_plan_change=accept_plan_change)
+    _finish(outcome, as_json)
+
+
+@main_group.command()
+@click.argument("run_id")
+@click.option("--as", "approver", required=True, help="the approver's name")
+@click.option("--reason", default="", help="why (journaled)")
+@click.pass_context
+def approve(ctx: click.Context, run_id: str, approver: str, reason: str) -> None:
+    """Approve the step RUN_ID waits at (bound to its plan hash)."""
+    from hisops.runbook.engine import request_approval
+
+    state = request_approval(_journal(ctx), run_id, approver, reason)
+    click.echo(f"approved step {state.waiting_step} of run {run_id} as {approver} "
+               f"(plan {state.plan_hash[:12]}); continue with: hisops resume {run_id}")
+
+
+@main_group.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("-n", "--last", default=50, show_default=True, help="how many recent runs")
+@click.pass_context
+def runs(ctx: click.Context, as_json: bool, last: int) -> None:
+    """List runs, newest last."""
+    from hisops.journal.state import fold
+    from hisops.reports.console import print_runs
+    from hisops.reports.jsonout import run_state_dict
+
+    journal = _journal(ctx)
+    states = [fold(r, journal.records(r)) for r in journal.run_ids()[-last:]]
+    if as_json:
+        _json_out([run_state_dict(s) for s in states])
+    else:
+        print_runs(states)
+
+
+@main_group.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show the timeline of RUN_ID."""
+    from hisops.journal.state import fold
+    from hisops.reports.console import print_summary, print_timeline
+    from hisops.reports.jsonout import run_state_dict
+
+    state = fold(run_id, _journal(ctx).records(run_id))
+    if not state.timeline:
+        raise InputError(f"no run {run_id} in the journal (see: hisops runs)")
+    if as_json:
+        _json_out(run_state_dict(state, timeline=True))
+    else:
+        print_timeline(state)
+        print_summary(state)
+
+
+@main_group.group()
+def journal() -> None:
+    """The run journal."""
+
+
+@journal.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def journal_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check the hash chain: any edited or deleted record is reported (exit 1)."""
+    report = _journal(ctx).verify()
+    if as_json:
+        _json_out({"ok": report.ok, "records": report.records, "problems": report.problems})
+    else:
+        click.echo(f"journal: {report.records} records, chain "
+                   + ("intact" if report.ok else "BROKEN"))
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
+    raise SystemExit(0 if report.ok else int(ExitStatus.FAILED))
+
+
+@main_group.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def locks(ctx: click.Context, as_json: bool) -> None:
+    """List host locks and whether their holders are alive."""
+    from hisops.journal import is_holder_alive
+
+    rows = [{"host": lk.host, "run_id": lk.holder.run_id, "operator": lk.holder.operator,
+             "started_at": lk.holder.started_at, "pid": lk.holder.pid,
+             "machine": lk.holder.machine, "alive": is_holder_alive(lk.holder)}
+            for lk in _journal(ctx).list_locks()]
+    if as_json:
+        _json_out(rows)
+        return
+    for row in rows:
+        alive = {True: "alive", False: "DEAD", None: "unknown"}[row["alive"]]
+        click.echo(f"{row['host']:<24} {row['run_id']:<24} {row['operator']:<12} "
+                   f"{row['started_at'][:19]} pid {row['pid']} ({alive})")
+    if not rows:
+        click.echo("no locks held")
+
+
+@main_group.command()
+@click.argument("run_id")
+@click.option("--reason", required=True, help="why the lock may be broken (journaled)")
+@click.option("--operator")
+@click.pass_context
+def unlock(ctx: click.Context, run_id: str, reason: str, operator: str | None) -> None:
+    """Break the locks of RUN_ID when its process is no longer running."""
+    from hisops.journal import is_holder_alive
+    from hisops.runbook.engine import current_operator
+
+    journal = _journal(ctx)
+    held = [lk for lk in journal.list_locks() if lk.holder.run_id == run_id]
+    if not held:
+        raise InputError(f"run {run_id} holds no locks")
+    if any(is_holder_alive(lk.holder) for lk in held):
+        raise RefusedError(f"run {run_id} is still running (pid {held[0].holder.pid}); "
+                           "stop it first")
+    hosts = journal.break_locks(run_id, operator=current_operator(operator), reason=reason)
+    click.echo(f"broke {len(hosts)} lock(s) of run {run_id}: {', '.join(hosts)}")
+
+
+@main_group.command("runbooks")
+@click.option("--json", "as_json", is_flag=True)
+def list_runbooks(as_json: bool) -> None:
+    """List the shipped runbooks with their summaries."""
+    from hisops.runbook.catalog import catalog
+
+    entries = catalog()
+    if as_json:
+        _json_out(entries)
+        return
+    for entry in entries:
+        mark = "" if entry["valid"] else "  [INVALID: see hisops validate]"
+        click.echo(f"{entry['name']:<28} {entry['summary']}{mark}")
+
+
+@main_group.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-i", "--inventory", "inventories", multiple=True, type=click.Path(path_type=Path),
+              help="inventories to check (default: all under inventories/)")
+@click.option("--json", "as_json", is_flag=True)
+def validate(files: tuple[Path, ...], inventories: tuple[Path, ...], as_json: bool) -> None:
+    """Check runbooks and inventories; report every problem, exit 2 if any."""
+    from hisops.runbook.catalog import validate_all
+
+    results = validate_all(list(files), list(inventories))
+    if as_json:
+        _json_out(results)
+    else:
+        for item in results:
+            click.echo(("ok     " if item["ok"] else "ERROR  ") + (item["error"] or item["path"]))
+    if not all(item["ok"] for item in results):
+        raise SystemExit(int(ExitStatus.BAD_INPUT))
+
+
+def _mount_optional() -> None:
+    try:
+        from hisops.lab.cli import lab
+    except ImportError:  # the lab is optional on a controller without podman tooling
+        log.debug("lab commands unavailable", exc_info=True)
+        return
+    main_group.add_command(lab)
+
+
+_mount_optional()
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("ANSIBLE_NOCOLOR", "1")
+    try:
+        main_group.main(args=argv, prog_name="hisops", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0

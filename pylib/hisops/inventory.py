@@ -1,0 +1,155 @@
+"""Ansible inventories, read with Ansible's own InventoryManager.
+
+Pattern semantics (``db:&env_lab``, ``!standby``, ``--limit``) must be exactly Ansible's, so we
+use its implementation instead of writing our own. We add what Ansible lacks for our users:
+strict checking of YAML inventories with file and line in the error, and a named error for a
+group or host a runbook needs but the inventory does not have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hisops.errors import InventoryError
+from hisops.yamlfile import load_yaml
+
+log = logging.getLogger(__name__)
+
+# Fail instead of warning when a source cannot be parsed; only the plugins we document.
+os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
+os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "yaml,ini,host_list")
+
+_GROUP_KEYS = frozenset({"hosts", "children", "vars"})
+_TERM_SPLIT = re.compile(r"[:,]")
+
+
+def _check_yaml_inventory(path: Path) -> None:
+    """Structural check of a YAML inventory file, with line numbers."""
+    doc = load_yaml(path)
+    data = doc.data
+    if data is None:
+        raise InventoryError("empty inventory", file=str(path), line=1)
+    if not isinstance(data, dict):
+        raise InventoryError("an inventory is a mapping of groups", file=str(path), line=1)
+
+    def group(name: str, body: Any, loc: tuple[str | int, ...]) -> None:
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise InventoryError("a group is a mapping with hosts, children or vars",
+                                 file=str(path), line=doc.line_of(loc), field=".".join(map(str, loc)))
+        for key, value in body.items():
+            field_loc = (*loc, key)
+            where = {"file": str(path), "line": doc.line_of(field_loc),
+                     "field": ".".join(map(str, field_loc))}
+            if key not in _GROUP_KEYS:
+                raise InventoryError("unknown key (expected hosts, children or vars)", **where)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise InventoryError(f"'{key}' must be a mapping", **where)
+            if key == "children":
+                for child, child_body in value.items():
+                    group(str(child), child_body, (*field_loc, child))
+            elif key == "hosts":
+                for host, host_vars in value.items():
+                    if host_vars is not None and not isinstance(host_vars, dict):
+                        raise InventoryError("host variables must be a mapping",
+                                             file=str(path),
+                                             line=doc.line_of((*field_loc, host)),
+                                             field=f"{where['field']}.{host}")
+
+    for name, body in data.items():
+        group(str(name), body, (name,))
+
+
+class Inventory:
+    """One inventory source (a file or a folder), loaded once."""
+
+    def __init__(self, source: Path | str) -> None:
+        self.source = Path(source)
+        if not self.source.exists():
+            raise InventoryError("inventory not found", file=str(self.source))
+        for yaml_file in self._yaml_files():
+            _check_yaml_inventory(yaml_file)
+        self._manager = self._load()
+
+    def _yaml_files(self) -> list[Path]:
+        if self.source.is_file():
+            return [self.source] if self.source.suffix in (".yml", ".yaml") else []
+        return sorted(p for p in self.source.iterdir()
+                      if p.is_file() and p.suffix in (".yml", ".yaml"))
+
+    def _load(self) -> Any:
+        from ansible.errors import AnsibleError
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+                return InventoryManager(loader=DataLoader(), sources=[str(self.source)])
+        except AnsibleError as exc:
+            reason = _first_reason(captured.getvalue()) or str(exc).splitlines()[0]
+            raise InventoryError(f"cannot parse inventory: {reason}",
+                                 file=str(self.source)) from None
+
+    @cached_property
+    def groups(self) -> frozenset[str]:
+        return frozenset(self._manager.groups)
+
+    @cached_property
+    def host_names(self) -> frozenset[str]:
+        return frozenset(h.name for h in self._manager.get_hosts("all"))
+
+    def check_pattern(self, pattern: str, *, file: str | None = None,
+                      field: str | None = None, line: int | None = None) -> None:
+        """Every group or host named in ``pattern`` exists (wildcards and regexes excepted)."""
+        for raw in _TERM_SPLIT.split(pattern):
+            term = raw.strip().lstrip("&!")
+            if not term or term in ("all", "*") or any(c in term for c in "*?[~"):
+                continue
+            if term not in self.groups and term not in self.host_names:
+                raise InventoryError(
+                    f"inventory {self.source} has no group or host '{term}'",
+                    file=file, line=line, field=field,
+                )
+
+    def hosts(self, pattern: str, limit: str | None = None) -> list[str]:
+        """Host names matching ``pattern`` (and ``limit``), in inventory order."""
+        self._manager.clear_pattern_cache()
+        self._manager.subset(limit)
+        try:
+            return [h.name for h in self._manager.get_hosts(pattern)]
+        finally:
+            self._manager.subset(None)
+
+    def host_vars(self, host: str) -> dict[str, Any]:
+        """The host's variables as Ansible merges them (group_vars, host_vars, inventory)."""
+        found = self._manager.get_host(host)
+        if found is None:
+            raise InventoryError(f"no host '{host}' in inventory", file=str(self.source))
+        return dict(found.get_vars())
+
+    def group_hosts(self, group: str) -> list[str]:
+        return self.hosts(group)
+
+    def any_protected(self, hosts: Iterable[str]) -> list[str]:
+        """Hosts whose variables mark them protected (``hisops_protected: true``)."""
+        return [h for h in hosts if bool(self.host_vars(h).get("hisops_protected", False))]
+
+
+def _first_reason(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[WARNING]: Failed to parse") or line.startswith("YAML parsing"):
+            return line.removeprefix("[WARNING]: ")
+    return ""

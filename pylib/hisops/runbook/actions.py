@@ -1,0 +1,222 @@
+"""Execute one planned action (playbook, role or ssh command) and judge its outcome per host.
+
+Split as Barman does: ``check`` answers "should I act?" per host (success means already
+done, journaled as skipped), then the action runs only where it is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hisops import paths
+from hisops.executors import ansible as ansible_exec
+from hisops.executors import ssh as ssh_exec
+from hisops.executors.results import HostOutcome, HostStatus
+from hisops.inventory import Inventory
+from hisops.runbook.expressions import ExpressionError, render
+from hisops.runbook.params import SecretStore
+from hisops.runbook.planner import PlannedAction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SSH_TIMEOUT_S = 600
+FAILED_STATES = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE, HostStatus.TIMEOUT})
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    status: str  # ok changed skipped failed
+    hosts: dict[str, HostOutcome]
+    detail: str = ""
+    artifact_digests: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class ActionContext:
+    """What an action needs besides itself; one per run."""
+
+    run_id: str
+    inventory: Inventory
+    secrets: SecretStore
+    params: dict[str, Any]
+    check_mode: bool = False
+    limit: str | None = None
+    on_host: Callable[[HostOutcome], None] | None = None
+    cancelled: Callable[[], bool] = lambda: False
+
+    @property
+    def private_data_dir(self) -> Path:
+        path = paths.runs_dir() / self.run_id
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+
+def summarise(hosts: Mapping[str, HostOutcome]) -> str:
+    if not hosts:
+        return "skipped"
+    statuses = {o.status for o in hosts.values()}
+    if statuses & FAILED_STATES:
+        return "failed"
+    if HostStatus.CHANGED in statuses:
+        return "changed"
+    if statuses == {HostStatus.SKIPPED}:
+        return "skipped"
+    return "ok"
+
+
+def _failure_detail(hosts: Mapping[str, HostOutcome]) -> str:
+    bad = [o for o in hosts.values() if o.status in FAILED_STATES]
+    if not bad:
+        return ""
+    first = bad[0]
+    reason = first.detail or (first.stderr.strip().splitlines() or [f"rc={first.rc}"])[-1]
+    more = f" (+{len(bad) - 1} more hosts)" if len(bad) > 1 else ""
+    return f"{first.host}: {first.status.value}: {reason}"[:400] + more
+
+
+def run_action(action: PlannedAction, ctx: ActionContext, *, ident: str,
+               timeout_s: int | None, expect: Mapping[str, Any] | None = None) -> ActionResult:
+    if not action.hosts:
+        return ActionResult(status="skipped", hosts={}, detail="no hosts match")
+    if action.kind == "ssh":
+        return _run_ssh(action, ctx, timeout_s=timeout_s, expect=expect or {})
+    return _run_ansible(action, ctx, ident=ident, timeout_s=timeout_s)
+
+
+def _notify(ctx: ActionContext, outcome: HostOutcome) -> None:
+    if ctx.on_host is not None:
+        try:
+            ctx.on_host(outcome)
+        except Exception:  # a progress display must never break a run
+            log.debug("progress callback failed", exc_info=True)
+
+
+def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
+                 timeout_s: int | None) -> ActionResult:
+    request = ansible_exec.PlaybookRequest(
+        playbook=Path(action.playbook) if action.playbook else None,
+        role=action.role,
+        pattern=action.pattern,
+        inventory=ctx.inventory.source.resolve(),
+        private_data_dir=ctx.private_data_dir,
+        ident=ident,
+        extravars=dict(action.vars),
+        secrets=dict(ctx.secrets.values),
+        limit=ctx.limit,
+        check=ctx.check_mode,
+        diff=ctx.check_mode,
+        timeout_s=timeout_s,
+        roles_path=tuple(paths.roles_dirs()),
+        serial=action.serial_patterns,
+        cancel=ctx.cancelled,
+    )
+    result = ansible_exec.run_playbook(request)
+    for outcome in result.hosts.values():
+        _notify(ctx, outcome)
+    status = summarise(result.hosts)
+    detail = _failure_detail(result.hosts)
+    if result.status not in ("successful",) and status != "failed":
+        status, detail = "failed", f"ansible-runner status {result.status} (rc {result.rc})"
+    return ActionResult(status=status, hosts=dict(result.hosts), detail=detail,
+                        artifact_digests=(result.artifact_digest,))
+
+
+def _judge(outcome: HostOutcome, expect: Mapping[str, Any], read_only: bool) -> HostOutcome:
+    """Apply ``expect`` to a finished command; success of a changing command is 'changed'."""
+    if outcome.status in (HostStatus.UNREACHABLE, HostStatus.TIMEOUT):
+        return outcome
+    wanted = expect.get("rc", 0)
+    wanted_rcs = wanted if isinstance(wanted, list) else [wanted]
+    problem = ""
+    if outcome.rc not in wanted_rcs:
+        problem = f"rc {outcome.rc}, expected {wanted}"
+    elif expect.get("stdout_contains") and expect["stdout_contains"] not in outcome.stdout:
+        problem = f"output lacks {expect['stdout_contains']!r}"
+    elif expect.get("stdout_not_contains") and expect["stdout_not_contains"] in outcome.stdout:
+        problem = f"output contains {expect['stdout_not_contains']!r}"
+    elif expect.get("stdout_regex") and not re.search(expect["stdout_regex"], outcome.stdout,
+                                                       re.MULTILINE):
+        problem = f"output does not match /{expect['stdout_regex']}/"
+    if problem:
+        stderr_tail = (outcome.stderr.strip().splitlines() or [""])[-1]
+        detail = problem + (f"; stderr: {stderr_tail}" if stderr_tail else "")
+        return replace(outcome, status=HostStatus.FAILED, changed=False, detail=detail[:300])
+    status = HostStatus.OK if read_only else HostStatus.CHANGED
+    return replace(outcome, status=status, changed=not read_only, detail="")
+
+
+def _render_env(action: PlannedAction, ctx: ActionContext) -> dict[str, str]:
+    context = {"params": {**ctx.params, **ctx.secrets.values}}
+    try:
+        return {k: render(v, context) for k, v in action.env_templates.items()}
+    except ExpressionError as exc:
+        raise ValueError(f"env: {exc}") from None
+
+
+def _run_ssh(action: PlannedAction, ctx: ActionContext, *, timeout_s: int | None,
+             expect: Mapping[str, Any]) -> ActionResult:
+    timeout = float(timeout_s or DEFAULT_SSH_TIMEOUT_S)
+    conns = {h: ssh_exec.connection_for(h, ctx.inventory.host_vars(h)) for h in action.hosts}
+    env = _render_env(action, ctx)
+    outcomes: dict[str, HostOutcome] = {}
+    pending = list(action.hosts)
+    if action.check:
+        checked = ssh_exec.run_command([conns[h] for h in pending], action.check,
+                                       timeout_s=timeout, max_workers=action.max_workers, env=env)
+        for host, outcome in checked.items():
+            if outcome.status == HostStatus.OK and outcome.rc == 0:
+                done = replace(outcome, status=HostStatus.SKIPPED, changed=False,
+                               detail="already satisfied")
+                outcomes[host] = done
+                _notify(ctx, done)
+            elif outcome.status in (HostStatus.UNREACHABLE, HostStatus.TIMEOUT):
+                outcomes[host] = outcome
+                _notify(ctx, outcome)
+        pending = [h for h in pending if h not in outcomes]
+    if ctx.check_mode and not action.read_only:
+        for host in pending:
+            skipped = HostOutcome(host=host, status=HostStatus.SKIPPED,
+                                  detail="check mode: would run")
+            outcomes[host] = skipped
+            _notify(ctx, skipped)
+        pending = []
+    if pending:
+        def judged(outcome: HostOutcome) -> None:
+            _notify(ctx, _judge(outcome, expect, action.read_only))
+
+        ran = ssh_exec.run_command([conns[h] for h in pending], action.command or "",
+                                   timeout_s=timeout, max_workers=action.max_workers, env=env,
+                                   on_host_done=judged)
+        for host, outcome in ran.items():
+            outcomes[host] = _judge(outcome, expect, action.read_only)
+    ordered = {h: ctx_redact(outcomes[h], ctx.secrets) for h in action.hosts if h in outcomes}
+    return ActionResult(status=summarise(ordered), hosts=ordered, detail=_failure_detail(ordered))
+
+
+def ctx_redact(outcome: HostOutcome, secrets: SecretStore) -> HostOutcome:
+    if not secrets.values:
+        return outcome
+    return replace(outcome, stdout=secrets.redact(outcome.stdout),
+                   stderr=secrets.redact(outcome.stderr), detail=secrets.redact(outcome.detail))
+
+
+def retry_failed(first: ActionResult, rerun: Callable[[tuple[str, ...]], ActionResult],
+                 retries: int, delay_s: int) -> tuple[ActionResult, int]:
+    """Re-run only the failed hosts, up to ``retries`` times; returns (merged, attempts)."""
+    result, attempts = first, 1
+    while result.status == "failed" and attempts <= retries:
+        time.sleep(delay_s)
+        failed = tuple(h for h, o in result.hosts.items() if o.status in FAILED_STATES)
+        again = rerun(failed)
+        merged = {**result.hosts, **again.hosts}
+        result = ActionResult(status=summarise(merged), hosts=merged,
+                              detail=_failure_detail(merged),
+                              artifact_digests=result.artifact_digests + again.artifact_digests)
+        attempts += 1
+    return result, attempts

@@ -1,0 +1,68 @@
+"""The shipped runbooks, and validation of every runbook and inventory in the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hisops import paths
+from hisops.errors import InputError
+from hisops.inventory import Inventory
+from hisops.runbook.loader import load_runbook
+
+
+def runbook_files() -> list[Path]:
+    folder = paths.runbooks_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def inventory_sources() -> list[Path]:
+    """Each folder under inventories/ is one inventory; loose YAML files are one each."""
+    folder = paths.project_root() / "inventories"
+    if not folder.is_dir():
+        return []
+    found: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and any(p.suffix in (".yml", ".yaml", ".ini") or p.name == "hosts"
+                                  for p in entry.iterdir()):
+            found.append(entry)
+        elif entry.is_file() and entry.suffix in (".yml", ".yaml"):
+            found.append(entry)
+    return found
+
+
+def catalog() -> list[dict[str, Any]]:
+    entries = []
+    for path in runbook_files():
+        try:
+            rb = load_runbook(path).runbook
+            entries.append({"name": rb.name, "summary": rb.summary, "path": str(path),
+                            "steps": len(rb.steps), "valid": True})
+        except InputError:
+            entries.append({"name": path.stem, "summary": "", "path": str(path), "steps": 0,
+                            "valid": False})
+    return entries
+
+
+def validate_all(files: list[Path], inventories: list[Path]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    runbooks = [f for f in files if f.suffix in (".yml", ".yaml") and "inventor" not in str(f)]
+    if not files:
+        runbooks = runbook_files()
+    for path in runbooks:
+        try:
+            load_runbook(path)
+            results.append({"kind": "runbook", "path": str(path), "ok": True, "error": None})
+        except InputError as exc:
+            results.append({"kind": "runbook", "path": str(path), "ok": False,
+                            "error": exc.one_line()})
+    for source in inventories or ([] if files else inventory_sources()):
+        try:
+            Inventory(source)
+            results.append({"kind": "inventory", "path": str(source), "ok": True, "error": None})
+        except InputError as exc:
+            results.append({"kind": "inventory", "path": str(source), "ok": False,
+                            "error": exc.one_line()})
+    return results

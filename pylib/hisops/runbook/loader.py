@@ -1,0 +1,228 @@
+"""Load a runbook file strictly: YAML, schema, templates, parameter references, files.
+
+Every problem becomes one :class:`RunbookError` naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hisops import paths
+from hisops.errors import InputError, RunbookError
+from hisops.runbook.expressions import ExpressionError, param_references
+from hisops.runbook.model import (
+    AssertGuard,
+    AssertStep,
+    PlaybookAction,
+    Runbook,
+    SshAction,
+    SshGuard,
+)
+from hisops.yamlfile import PathKey, YamlDocument, parse_yaml
+
+
+@dataclass(frozen=True)
+class LoadedRunbook:
+    runbook: Runbook
+    path: Path
+    digest: str  # sha256 of the file's bytes: part of the plan hash
+    document: YamlDocument
+
+    def playbook_path(self, playbook: str) -> Path:
+        return resolve_playbook(playbook, self.path)
+
+
+def resolve_playbook(playbook: str, runbook_path: Path) -> Path:
+    """Absolute path; else next to the runbook; else the project's playbooks/ folder."""
+    given = Path(playbook)
+    if given.is_absolute():
+        return given
+    for base in (runbook_path.parent, paths.playbooks_dir(), paths.project_root()):
+        candidate = (base / given).resolve()
+        if candidate.is_file():
+            return candidate
+    return (paths.playbooks_dir() / given).resolve()
+
+
+def find_runbook(name_or_path: str) -> Path:
+    """A path as given, or a name looked up in the project's runbooks/ folder."""
+    given = Path(name_or_path)
+    if given.suffix in (".yml", ".yaml") or given.exists():
+        return given
+    for suffix in (".yml", ".yaml"):
+        candidate = paths.runbooks_dir() / f"{name_or_path}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise InputError(
+        f"no runbook named '{name_or_path}' in {paths.runbooks_dir()} (see: hisops runbooks)",
+        file=name_or_path,
+    )
+
+
+def load_runbook(path: Path | str) -> LoadedRunbook:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RunbookError("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise RunbookError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunbookError("not UTF-8 text", file=str(path)) from None
+    try:
+        document = parse_yaml(text, str(path))
+    except InputError as exc:
+        raise RunbookError(exc.message, file=exc.file, line=exc.line, field=exc.field) from None
+    return _validate(document, path, hashlib.sha256(raw).hexdigest())
+
+
+def _validate(document: YamlDocument, path: Path, digest: str) -> LoadedRunbook:
+    if not isinstance(document.data, dict):
+        raise RunbookError("a runbook is a YAML mapping with name, summary and steps",
+                           file=str(path), line=1)
+    try:
+        runbook = Runbook.model_validate(document.data)
+    except ValidationError as exc:
+        raise _schema_error(exc, document) from None
+    loaded = LoadedRunbook(runbook=runbook, path=path, digest=digest, document=document)
+    _check_templates(loaded)
+    _check_files(loaded)
+    return loaded
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
+    """Pydantic's error location minus union tags (e.g. 'ssh'), as a path into the data."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part.startswith("function-"):
+            continue
+        elif isinstance(node, dict) and isinstance(part, str) and node.get("kind") == part:
+            continue  # the discriminator tag pydantic inserts
+        elif isinstance(node, dict) and isinstance(part, str) and part[:1].isalpha():
+            out.append(part)  # a missing or unknown key
+            node = None
+        else:
+            continue
+    return tuple(out)
+
+
+def format_field(loc: PathKey) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _schema_error(exc: ValidationError, document: YamlDocument) -> RunbookError:
+    first = exc.errors()[0]
+    loc = _data_path(tuple(first["loc"]), document.data)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif first["type"] == "union_tag_invalid":
+        message = f"unknown step kind '{first['input'].get('kind')}'" if isinstance(
+            first.get("input"), dict) else message
+        loc = (*loc, "kind")
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return RunbookError(message + extra, file=document.path, line=document.line_of(loc),
+                        field=format_field(loc))
+
+
+def _template_sources(runbook: Runbook) -> Iterator[tuple[PathKey, str, bool]]:
+    """(field path, source, is_expression) for every template and condition in the runbook."""
+    for g_index, guard in enumerate(runbook.guards):
+        base: PathKey = ("guards", g_index)
+        if isinstance(guard, SshGuard):
+            yield (*base, "hosts"), guard.hosts, False
+            yield (*base, "command"), guard.command, False
+        elif isinstance(guard, AssertGuard):
+            for i, cond in enumerate(guard.that):
+                yield (*base, "that", i), cond, True
+    for s_index, step in enumerate(runbook.steps):
+        base = ("steps", s_index)
+        if step.when:
+            yield (*base, "when"), step.when, True
+        if isinstance(step, AssertStep):
+            for i, cond in enumerate(step.that):
+                yield (*base, "that", i), cond, True
+        actions: list[tuple[PathKey, Any]] = [(base, step)]
+        rollback = getattr(step, "rollback", None)
+        if rollback is not None:
+            actions.append(((*base, "rollback"), rollback))
+        for where, action in actions:
+            yield from _action_sources(where, action)
+
+
+def _action_sources(where: PathKey, action: Any) -> Iterator[tuple[PathKey, str, bool]]:
+    if hasattr(action, "hosts"):
+        yield (*where, "hosts"), action.hosts, False
+    if isinstance(action, SshAction):
+        yield (*where, "command"), action.command, False
+        if action.check:
+            yield (*where, "check"), action.check, False
+        for key, value in action.env.items():
+            yield (*where, "env", key), value, False
+    for key, value in getattr(action, "vars", {}).items():
+        for text in _strings(value):
+            yield (*where, "vars", key), text, False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _check_templates(loaded: LoadedRunbook) -> None:
+    declared = set(loaded.runbook.parameters)
+    for loc, source, is_expression in _template_sources(loaded.runbook):
+        try:
+            refs = param_references(source, expression=is_expression)
+        except ExpressionError as exc:
+            raise _error(loaded, loc, str(exc)) from None
+        unknown = sorted(refs - declared)
+        if unknown:
+            raise _error(loaded, loc, f"unknown parameter '{unknown[0]}'")
+
+
+def _check_files(loaded: LoadedRunbook) -> None:
+    for s_index, step in enumerate(loaded.runbook.steps):
+        for where, action in ((("steps", s_index), step),
+                              (("steps", s_index, "rollback"), getattr(step, "rollback", None))):
+            if isinstance(action, PlaybookAction):
+                resolved = loaded.playbook_path(action.playbook)
+                if not resolved.is_file():
+                    raise _error(loaded, (*where, "playbook"),
+                                 f"playbook not found: {action.playbook}")
+
+
+def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:
+    return RunbookError(message, file=str(loaded.path), line=loaded.document.line_of(loc),
+                        field=format_field(loc))
+
+
+def runbook_as_json(loaded: LoadedRunbook) -> str:
+    return json.dumps(loaded.runbook.model_dump(mode="json"), sort_keys=True)

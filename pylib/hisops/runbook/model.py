@@ -1,0 +1,218 @@
+"""The runbook schema: strict pydantic models, so an unknown key or a wrong type is an error.
+
+A runbook is data: what to do, in which order, on which inventory patterns, under which
+guards. The planner resolves it against an inventory; the engine executes the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hisops.runbook.durations import parse_duration
+
+STEP_ID = r"^[a-z][a-z0-9_]{0,62}$"
+PARAM_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+ParamType = Literal["str", "int", "bool", "duration", "timestamp", "host", "group"]
+
+
+class Parameter(Strict):
+    type: ParamType = "str"
+    description: str = ""
+    default: str | int | bool | None = None
+    required: bool = False
+    secret: bool = False
+    choices: list[str | int] | None = None
+
+    @model_validator(mode="after")
+    def _secret_has_no_default(self) -> Parameter:
+        # A default secret would be a placeholder password in a file: refuse it.
+        if self.secret and self.default is not None:
+            raise ValueError("a secret parameter cannot have a default")
+        return self
+
+
+class Expect(Strict):
+    """Assertions on an ssh step's result, per host."""
+
+    rc: int | list[int] = 0
+    stdout_contains: str | None = None
+    stdout_not_contains: str | None = None
+    stdout_regex: str | None = None
+
+    @field_validator("stdout_regex")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+
+Duration = Annotated[int | str, Field(description="seconds, or 30s / 5m / 2h / 1h30m")]
+
+
+class _StepCommon(Strict):
+    id: Annotated[str, Field(pattern=STEP_ID)]
+    name: str = ""
+    when: str | None = None
+    timeout: Duration | None = None
+    retries: Annotated[int, Field(ge=0, le=20)] = 0
+    retry_delay: Duration = 5
+    idempotent: bool = False
+
+    @field_validator("timeout", "retry_delay")
+    @classmethod
+    def _duration(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def timeout_s(self) -> int | None:
+        return None if self.timeout is None else parse_duration(self.timeout)
+
+    @property
+    def retry_delay_s(self) -> int:
+        return parse_duration(self.retry_delay)
+
+    @property
+    def changes_hosts(self) -> bool:
+        return True
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class _AnsibleFields(Strict):
+    hosts: str
+    vars: dict[str, Any] = Field(default_factory=dict)
+    serial: list[str] = Field(default_factory=list)
+
+
+class PlaybookAction(_AnsibleFields):
+    kind: Literal["playbook"]
+    playbook: str
+
+
+class RoleAction(_AnsibleFields):
+    kind: Literal["role"]
+    role: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")]
+
+
+class SshAction(Strict):
+    kind: Literal["ssh"]
+    hosts: str
+    command: str
+    read_only: bool = False
+    check: str | None = None  # success means "already done" on that host
+    expect: Expect = Field(default_factory=Expect)
+    env: dict[str, str] = Field(default_factory=dict)
+    max_workers: Annotated[int, Field(ge=1, le=200)] = 20
+
+
+RollbackAction = Annotated[PlaybookAction | RoleAction | SshAction, Field(discriminator="kind")]
+
+
+class _ChangingStep(_StepCommon):
+    rollback: RollbackAction | None = None
+
+
+class PlaybookStep(_ChangingStep, PlaybookAction):
+    pass
+
+
+class RoleStep(_ChangingStep, RoleAction):
+    pass
+
+
+class SshStep(_ChangingStep, SshAction):
+    @property
+    def changes_hosts(self) -> bool:
+        return not self.read_only
+
+
+class AssertStep(_StepCommon):
+    kind: Literal["assert"]
+    that: Annotated[list[str], Field(min_length=1)]
+    message: str = ""
+    idempotent: bool = True  # evaluating facts changes nothing
+
+    @property
+    def changes_hosts(self) -> bool:
+        return False
+
+
+class ApprovalStep(_StepCommon):
+    kind: Literal["approval"]
+    message: str = ""
+    approvers: list[str] = Field(default_factory=list)  # empty: anyone may approve
+    four_eyes: bool = False
+    idempotent: bool = True
+
+    @property
+    def changes_hosts(self) -> bool:
+        return False
+
+
+Step = Annotated[
+    PlaybookStep | RoleStep | SshStep | AssertStep | ApprovalStep, Field(discriminator="kind")
+]
+
+
+class SshGuard(Strict):
+    kind: Literal["ssh"]
+    name: str
+    hosts: str
+    command: str
+    expect: Expect = Field(default_factory=Expect)
+    timeout: Duration = 30
+
+
+class AssertGuard(Strict):
+    kind: Literal["assert"]
+    name: str
+    that: Annotated[list[str], Field(min_length=1)]
+    message: str = ""
+
+
+Guard = Annotated[SshGuard | AssertGuard, Field(discriminator="kind")]
+
+
+class Runbook(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+    summary: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    version: int = 1
+    parameters: dict[Annotated[str, Field(pattern=PARAM_NAME)], Parameter] = Field(
+        default_factory=dict
+    )
+    targets: list[str] = Field(default_factory=list)
+    guards: list[Guard] = Field(default_factory=list)
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_step_ids(self) -> Runbook:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"duplicate step id '{step.id}'")
+            seen.add(step.id)
+        return self
+
+    def step(self, step_id: str) -> PlaybookStep | RoleStep | SshStep | AssertStep | ApprovalStep:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

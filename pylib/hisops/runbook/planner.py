@@ -1,0 +1,299 @@
+"""Resolve a runbook against an inventory into a :class:`Plan`: hosts per step, rendered
+commands, guards, locks, and a plan hash.
+
+The plan hash binds approvals and resumes to exactly what was reviewed: the same runbook
+bytes, parameters, hosts and rendered actions always give the same hash; any change gives
+another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hisops.errors import RunbookError
+from hisops.inventory import Inventory
+from hisops.runbook.expressions import ExpressionError, SecretValue, render, render_value
+from hisops.runbook.loader import LoadedRunbook, format_field
+from hisops.runbook.model import (
+    ApprovalStep,
+    AssertGuard,
+    AssertStep,
+    PlaybookAction,
+    RoleAction,
+    SshAction,
+    SshGuard,
+)
+from hisops.runbook.params import REDACTED, SecretStore
+from hisops.yamlfile import PathKey
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """A playbook, role or ssh action with its hosts resolved and templates rendered."""
+
+    kind: str
+    pattern: str
+    hosts: tuple[str, ...]
+    playbook: str | None = None  # absolute path
+    role: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    serial: tuple[tuple[str, ...], ...] = ()  # host batches, in order
+    serial_patterns: tuple[str, ...] = ()
+    command: str | None = None
+    check: str | None = None
+    env_templates: dict[str, str] = field(default_factory=dict)  # rendered at run time
+    read_only: bool = False
+    max_workers: int = 20
+
+    def describe(self) -> str:
+        if self.kind == "playbook":
+            return Path(self.playbook or "").name
+        if self.kind == "role":
+            return f"role {self.role}"
+        return self.command or ""
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    index: int
+    id: str
+    label: str
+    kind: str
+    hosts: tuple[str, ...]
+    when: str | None
+    idempotent: bool
+    changes_hosts: bool
+    timeout_s: int | None
+    retries: int
+    retry_delay_s: int
+    action: PlannedAction | None  # None for assert / approval
+    rollback: PlannedAction | None
+    that: tuple[str, ...] = ()
+    message: str = ""
+    approvers: tuple[str, ...] = ()
+    four_eyes: bool = False
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedGuard:
+    name: str
+    kind: str
+    hosts: tuple[str, ...]
+    command: str | None
+    that: tuple[str, ...]
+    expect: dict[str, Any]
+    timeout_s: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    runbook: LoadedRunbook
+    inventory_path: Path
+    limit: str | None
+    params: dict[str, Any]  # non-secret
+    secret_names: tuple[str, ...]
+    guards: tuple[PlannedGuard, ...]
+    steps: tuple[PlannedStep, ...]
+    lock_hosts: tuple[str, ...]
+    protected_hosts: tuple[str, ...]
+    hash: str
+
+    @property
+    def name(self) -> str:
+        return self.runbook.runbook.name
+
+    def step(self, step_id: str) -> PlannedStep:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What people and tools see; the hash is computed over the same content."""
+        body = _hashed_body(self.runbook, self.limit, self.params, self.secret_names,
+                            self.guards, self.steps, self.lock_hosts)
+        body["inventory"] = str(self.inventory_path)
+        body["runbook_path"] = str(self.runbook.path)
+        body["summary"] = self.runbook.runbook.summary
+        body["protected_hosts"] = list(self.protected_hosts)
+        body["plan_hash"] = self.hash
+        return body
+
+
+def _action_dict(action: PlannedAction | None) -> dict[str, Any] | None:
+    if action is None:
+        return None
+    return {
+        "kind": action.kind, "pattern": action.pattern, "hosts": list(action.hosts),
+        "playbook": action.playbook and Path(action.playbook).name, "role": action.role,
+        "vars": action.vars, "serial": [list(b) for b in action.serial],
+        "command": action.command, "check": action.check, "env": action.env_templates,
+        "read_only": action.read_only,
+    }
+
+
+def _hashed_body(
+    loaded: LoadedRunbook, limit: str | None, params: dict[str, Any],
+    secret_names: tuple[str, ...], guards: tuple[PlannedGuard, ...],
+    steps: tuple[PlannedStep, ...], lock_hosts: tuple[str, ...],
+) -> dict[str, Any]:
+    return {
+        "runbook": loaded.runbook.name,
+        "runbook_digest": loaded.digest,
+        "limit": limit,
+        "params": {**params, **{name: REDACTED for name in secret_names}},
+        "guards": [
+            {"name": g.name, "kind": g.kind, "hosts": list(g.hosts), "command": g.command,
+             "that": list(g.that), "expect": g.expect} for g in guards
+        ],
+        "steps": [
+            {
+                "index": s.index, "id": s.id, "kind": s.kind, "hosts": list(s.hosts),
+                "when": s.when, "idempotent": s.idempotent, "changes_hosts": s.changes_hosts,
+                "timeout_s": s.timeout_s, "retries": s.retries,
+                "action": _action_dict(s.action), "rollback": _action_dict(s.rollback),
+                "that": list(s.that), "approvers": list(s.approvers), "four_eyes": s.four_eyes,
+            }
+            for s in steps
+        ],
+        "lock_hosts": list(lock_hosts),
+    }
+
+
+class _Resolver:
+    def __init__(self, loaded: LoadedRunbook, inventory: Inventory, limit: str | None,
+                 params: dict[str, Any], secrets: SecretStore) -> None:
+        self.loaded = loaded
+        self.inventory = inventory
+        self.limit = limit
+        self.context = {
+            "params": {**params, **{n: SecretValue(n) for n in loaded.runbook.parameters
+                                    if loaded.runbook.parameters[n].secret}},
+            "run": {"runbook": loaded.runbook.name},
+        }
+        del secrets  # secrets are never rendered at plan time
+
+    def error(self, loc: PathKey, message: str) -> RunbookError:
+        return RunbookError(message, file=str(self.loaded.path),
+                            line=self.loaded.document.line_of(loc), field=format_field(loc))
+
+    def render(self, loc: PathKey, source: str) -> str:
+        try:
+            return render(source, self.context)
+        except ExpressionError as exc:
+            raise self.error(loc, str(exc)) from None
+
+    def hosts(self, loc: PathKey, pattern_source: str) -> tuple[str, tuple[str, ...]]:
+        pattern = self.render(loc, pattern_source)
+        self.inventory.check_pattern(pattern, file=str(self.loaded.path),
+                                     line=self.loaded.document.line_of(loc),
+                                     field=format_field(loc))
+        return pattern, tuple(self.inventory.hosts(pattern, self.limit))
+
+    def action(self, loc: PathKey, action: PlaybookAction | RoleAction | SshAction
+               ) -> PlannedAction:
+        pattern, hosts = self.hosts((*loc, "hosts"), action.hosts)
+        if isinstance(action, SshAction):
+            return PlannedAction(
+                kind="ssh", pattern=pattern, hosts=hosts,
+                command=self.render((*loc, "command"), action.command),
+                check=self.render((*loc, "check"), action.check) if action.check else None,
+                env_templates=dict(action.env), read_only=action.read_only,
+                max_workers=action.max_workers,
+            )
+        try:
+            rendered_vars = render_value(action.vars, self.context)
+        except ExpressionError as exc:
+            raise self.error((*loc, "vars"), str(exc)) from None
+        batches: list[tuple[str, ...]] = []
+        for b_index, batch_pattern in enumerate(action.serial):
+            batch_loc = (*loc, "serial", b_index)
+            _, batch_hosts = self.hosts(batch_loc, batch_pattern)
+            batches.append(tuple(h for h in hosts if h in set(batch_hosts)))
+        if isinstance(action, PlaybookAction):
+            return PlannedAction(kind="playbook", pattern=pattern, hosts=hosts,
+                                 playbook=str(self.loaded.playbook_path(action.playbook)),
+                                 vars=rendered_vars, serial=tuple(batches),
+                                 serial_patterns=tuple(action.serial))
+        return PlannedAction(kind="role", pattern=pattern, hosts=hosts, role=action.role,
+                             vars=rendered_vars, serial=tuple(batches),
+                             serial_patterns=tuple(action.serial))
+
+
+def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str, Any],
+               secrets: SecretStore, limit: str | None = None) -> Plan:
+    runbook = loaded.runbook
+    resolver = _Resolver(loaded, inventory, limit, params, secrets)
+    guards: list[PlannedGuard] = []
+    for g_index, guard in enumerate(runbook.guards):
+        loc: PathKey = ("guards", g_index)
+        if isinstance(guard, SshGuard):
+            _, hosts = resolver.hosts((*loc, "hosts"), guard.hosts)
+            guards.append(PlannedGuard(
+                name=guard.name, kind="ssh", hosts=hosts,
+                command=resolver.render((*loc, "command"), guard.command), that=(),
+                expect=guard.expect.model_dump(), timeout_s=_seconds(guard.timeout)))
+        elif isinstance(guard, AssertGuard):
+            guards.append(PlannedGuard(name=guard.name, kind="assert", hosts=(), command=None,
+                                       that=tuple(guard.that), expect={}, timeout_s=0,
+                                       message=guard.message))
+    steps: list[PlannedStep] = []
+    lock_hosts: list[str] = []
+    for target_index, target in enumerate(runbook.targets):
+        _, hosts = resolver.hosts(("targets", target_index), target)
+        lock_hosts.extend(hosts)
+    for index, step in enumerate(runbook.steps):
+        loc = ("steps", index)
+        action = rollback = None
+        extra: dict[str, Any] = {}
+        if isinstance(step, PlaybookAction | RoleAction | SshAction):
+            action = resolver.action(loc, step)
+            if step.rollback is not None:
+                rollback = resolver.action((*loc, "rollback"), step.rollback)
+            if isinstance(step, SshAction):
+                extra["expect"] = step.expect.model_dump()
+        elif isinstance(step, AssertStep):
+            extra = {"that": tuple(step.that), "message": step.message}
+        elif isinstance(step, ApprovalStep):
+            extra = {"approvers": tuple(step.approvers), "four_eyes": step.four_eyes,
+                     "message": step.message}
+        hosts = action.hosts if action else ()
+        if step.changes_hosts:
+            lock_hosts.extend(hosts)
+        if rollback is not None:
+            lock_hosts.extend(rollback.hosts)
+        steps.append(PlannedStep(
+            index=index, id=step.id, label=step.label, kind=step.kind, hosts=hosts,
+            when=step.when,
+            idempotent=step.idempotent or _has_check(step) or not step.changes_hosts,
+            changes_hosts=step.changes_hosts, timeout_s=step.timeout_s, retries=step.retries,
+            retry_delay_s=step.retry_delay_s, action=action, rollback=rollback, **extra))
+    locks = tuple(dict.fromkeys(lock_hosts))
+    protected = tuple(inventory.any_protected(locks))
+    secret_names = tuple(sorted(secrets.values))
+    guard_tuple, step_tuple = tuple(guards), tuple(steps)
+    body = _hashed_body(loaded, limit, params, secret_names, guard_tuple, step_tuple, locks)
+    digest = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+    return Plan(runbook=loaded, inventory_path=inventory.source, limit=limit, params=params,
+                secret_names=secret_names, guards=guard_tuple, steps=step_tuple,
+                lock_hosts=locks, protected_hosts=protected, hash=digest)
+
+
+def _has_check(step: object) -> bool:
+    # A step with a `check` command decides per host whether it is already done, so re-running
+    # it after an interruption is safe even when the command itself is not idempotent.
+    return isinstance(step, SshAction) and step.check is not None
+
+
+def _seconds(value: int | str) -> int:
+    from hisops.runbook.durations import parse_duration
+
+    return parse_duration(value)
