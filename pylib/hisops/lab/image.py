@@ -146,11 +146,7 @@ def build_image(settings: LabSettings, wanted: str) -> ImageInfo:
                  str(settings.patch_repo_root), str(work / "info.json")],
                 stdout=log_fh, stderr=subprocess.STDOUT, env=env, check=False, timeout=1800,
             )
-        if proc.returncode != 0:
-            raise LabError(
-                f"image build failed (rc {proc.returncode}): {_last_line(log_path)}",
-                log_path=str(log_path),
-            )
+        _check_build(proc.returncode, log_path)
         info = json.loads((work / "info.json").read_text())
         changes = [
             'CMD=["/usr/local/sbin/hisops-lab-init"]',
@@ -188,8 +184,9 @@ def _import_rootfs(rootfs: Path, tag: str, changes: list[str], log_path: Path) -
         cmd += ["--change", change]
     cmd += ["-", tag]
     with open(log_path, "a", encoding="utf-8") as log_fh:
-        tar = subprocess.Popen(  # noqa: S603, S607
-            ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."],
+        tar = subprocess.Popen(  # noqa: S603
+            # tar from PATH, like every tool the recipe uses
+            ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."],  # noqa: S607
             stdout=subprocess.PIPE, stderr=log_fh,
         )
         imp = subprocess.run(cmd, stdin=tar.stdout, stdout=log_fh, stderr=log_fh, check=False)  # noqa: S603
@@ -201,6 +198,12 @@ def _import_rootfs(rootfs: Path, tag: str, changes: list[str], log_path: Path) -
             f"podman import failed (tar rc {tar_rc}, import rc {imp.returncode})",
             log_path=str(log_path),
         )
+
+
+def _check_build(returncode: int, log_path: Path) -> None:
+    if returncode != 0:
+        raise LabError(f"image build failed (rc {returncode}): {_last_line(log_path)}",
+                       log_path=str(log_path))
 
 
 def _last_line(path: Path) -> str:
