@@ -34,6 +34,9 @@ def ports_label(host: HostSpec) -> str:
 def port_free(port: int) -> bool:
     """True when nothing listens on 127.0.0.1:PORT (we can bind it ourselves)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as sshd, PostgreSQL and http.server do: connections of an earlier lab still in
+        # TIME_WAIT must not count as "taken"; a listener still does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -6,7 +6,7 @@ patients and 1.4 million rows in all; fractional scales (0.01) suit tests. The s
 scale give the same rows (for a given Faker version, which supplies the name and address pools).
 
 Faker is slow for 100,000 names, so it only fills small pools once; a seeded ``random.Random``
-combines them. Rows are loaded with COPY in one transaction.
+combines them. Rows are loaded with binary COPY in one transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -95,20 +95,26 @@ _CARE_SECONDS = int((datetime(2025, 12, 31, 18, 0) - _CARE_START).total_seconds(
 
 # --- schema ------------------------------------------------------------------------------------
 
-# (table, columns) in load order: parents before children
-TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("patients", ("patient_id", "name", "sex", "birth_date", "id_number", "phone", "address",
-                  "registered_at")),
-    ("outpatient_visits", ("visit_id", "patient_id", "visit_time", "department", "doctor",
-                           "diagnosis_code", "diagnosis")),
-    ("inpatient_stays", ("stay_id", "patient_id", "admitted_at", "discharged_at", "ward", "bed",
-                         "diagnosis_code")),
-    ("prescriptions", ("prescription_id", "patient_id", "visit_id", "drug", "dose", "quantity",
-                       "unit_price", "prescribed_at")),
-    ("orders", ("order_id", "stay_id", "patient_id", "order_type", "item", "status",
-                "ordered_at")),
-    ("billing", ("bill_id", "patient_id", "visit_id", "stay_id", "amount", "payment",
-                 "paid", "billed_at")),
+# (table, ((column, type for binary COPY), ...)) in load order: parents before children
+TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("patients", (("patient_id", "int8"), ("name", "text"), ("sex", "text"),
+                  ("birth_date", "date"), ("id_number", "text"), ("phone", "text"),
+                  ("address", "text"), ("registered_at", "timestamp"))),
+    ("outpatient_visits", (("visit_id", "int8"), ("patient_id", "int8"),
+                           ("visit_time", "timestamp"), ("department", "text"), ("doctor", "text"),
+                           ("diagnosis_code", "text"), ("diagnosis", "text"))),
+    ("inpatient_stays", (("stay_id", "int8"), ("patient_id", "int8"),
+                         ("admitted_at", "timestamp"), ("discharged_at", "timestamp"),
+                         ("ward", "text"), ("bed", "text"), ("diagnosis_code", "text"))),
+    ("prescriptions", (("prescription_id", "int8"), ("patient_id", "int8"), ("visit_id", "int8"),
+                       ("drug", "text"), ("dose", "text"), ("quantity", "int4"),
+                       ("unit_price", "numeric"), ("prescribed_at", "timestamp"))),
+    ("orders", (("order_id", "int8"), ("stay_id", "int8"), ("patient_id", "int8"),
+                ("order_type", "text"), ("item", "text"), ("status", "text"),
+                ("ordered_at", "timestamp"))),
+    ("billing", (("bill_id", "int8"), ("patient_id", "int8"), ("visit_id", "int8"),
+                 ("stay_id", "int8"), ("amount", "numeric"), ("payment", "text"),
+                 ("paid", "bool"), ("billed_at", "timestamp"))),
 )
 
 SCHEMA_SQL = f"""
@@ -232,98 +238,87 @@ def patient_count(scale: float) -> int:
 
 
 def generate(scale: float, seed: int = DEFAULT_SEED) -> Dataset:
-    """Generate the whole dataset in memory (about 1.4 million rows at scale 1)."""
+    """Generate the whole dataset in memory (about 1.4 million rows at scale 1).
+
+    The loop is written for speed (about 10 s at scale 1): one ``random()`` per pick through
+    local names, instead of ``choice``/``randint`` calls.
+    """
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    rnd = rng.random
     pools = make_pools(seed)
     ds = Dataset(scale=scale, seed=seed, rows={name: [] for name, _ in TABLES})
     patients = ds.rows["patients"]
     visits, stays = ds.rows["outpatient_visits"], ds.rows["inpatient_stays"]
     prescriptions, orders, bills = ds.rows["prescriptions"], ds.rows["orders"], ds.rows["billing"]
     used_ids: set[str] = set()
-    doctors = [rng.choice(pools.surnames) + rng.choice([*pools.male_given, *pools.female_given])
+    surnames, addresses, areas = pools.surnames, pools.addresses, pools.area_codes
+    male_given, female_given, prefixes = pools.male_given, pools.female_given, pools.phone_prefixes
+    given_all = [*male_given, *female_given]
+    doctors = [surnames[int(rnd() * len(surnames))] + given_all[int(rnd() * len(given_all))]
                for _ in range(300)]
+    n_sur, n_addr, n_area, n_pre = len(surnames), len(addresses), len(areas), len(prefixes)
+    n_doc, n_dept, n_diag, n_drug = len(doctors), len(DEPARTMENTS), len(DIAGNOSES), len(DRUGS)
+    n_ward, n_item, n_pay = len(WARDS), len(ORDER_ITEMS), len(PAYMENT)
+    visit_counts, rx_counts = (0, 1, 2, 2, 3, 3, 4, 5, 6, 4), (0, 1, 1, 2, 2, 3)
+    care_end = _CARE_START + timedelta(seconds=_CARE_SECONDS)
+    registration_fee = Decimal("15.00")
+    cent = Decimal("0.01")
+    minute, hour, day = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
     for pid in range(1, patient_count(scale) + 1):
-        male = rng.random() < 0.5
-        given = rng.choice(pools.male_given if male else pools.female_given)
-        birth = _BIRTH_START + timedelta(days=rng.randrange(_BIRTH_DAYS))
+        male = rnd() < 0.5
+        given = (male_given[int(rnd() * len(male_given))] if male
+                 else female_given[int(rnd() * len(female_given))])
+        birth = _BIRTH_START + day * int(rnd() * _BIRTH_DAYS)
         while True:
-            seq = rng.randrange(500) * 2 + (1 if male else 0)  # 17th digit odd for men
-            first17 = f"{rng.choice(pools.area_codes)}{birth:%Y%m%d}{seq:03d}"
+            seq = int(rnd() * 500) * 2 + (1 if male else 0)  # 17th digit odd for men
+            first17 = f"{areas[int(rnd() * n_area)]}{birth:%Y%m%d}{seq:03d}"
             number = first17 + id_check_digit(first17)
             if number not in used_ids:
                 used_ids.add(number)
                 break
-        phone = rng.choice(pools.phone_prefixes) + f"{rng.randrange(10**8):08d}"
-        registered = _care_time(rng, birth)
-        patients.append((pid, rng.choice(pools.surnames) + given, "M" if male else "F", birth,
-                         number, phone, rng.choice(pools.addresses), registered))
+        phone = f"{prefixes[int(rnd() * n_pre)]}{int(rnd() * 10**8):08d}"
+        # care happens in 2019-2025 and never before birth
+        floor = max(_CARE_START, datetime(birth.year, birth.month, birth.day, 8))  # noqa: DTZ001
+        span = max(1, int((care_end - floor).total_seconds()))
+        patients.append((pid, surnames[int(rnd() * n_sur)] + given, "M" if male else "F", birth,
+                         number, phone, addresses[int(rnd() * n_addr)],
+                         floor + timedelta(seconds=int(rnd() * span))))
 
-        for _ in range(rng.choice((0, 1, 2, 2, 3, 3, 4, 5, 6, 4))):
+        for _ in range(visit_counts[int(rnd() * 10)]):
             vid = len(visits) + 1
-            when = _care_time(rng, birth)
-            code, diagnosis = rng.choice(DIAGNOSES)
-            visits.append((vid, pid, when, rng.choice(DEPARTMENTS), rng.choice(doctors), code,
-                           diagnosis))
-            total = Decimal("15.00")  # registration fee
-            for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
-                drug, dose, price = rng.choice(DRUGS)
-                qty = rng.randint(1, 6)
+            when = floor + timedelta(seconds=int(rnd() * span))
+            code, diagnosis = DIAGNOSES[int(rnd() * n_diag)]
+            visits.append((vid, pid, when, DEPARTMENTS[int(rnd() * n_dept)],
+                           doctors[int(rnd() * n_doc)], code, diagnosis))
+            total = registration_fee
+            for _ in range(rx_counts[int(rnd() * 6)]):
+                drug, dose, price = DRUGS[int(rnd() * n_drug)]
+                qty = 1 + int(rnd() * 6)
                 total += price * qty
                 prescriptions.append((len(prescriptions) + 1, pid, vid, drug, dose, qty, price,
-                                      when + timedelta(minutes=rng.randint(5, 40))))
-            bills.append((len(bills) + 1, pid, vid, None, total, rng.choice(PAYMENT),
-                          rng.random() < 0.97, when + timedelta(minutes=rng.randint(10, 90))))
+                                      when + minute * (5 + int(rnd() * 36))))
+            bills.append((len(bills) + 1, pid, vid, None, total, PAYMENT[int(rnd() * n_pay)],
+                          rnd() < 0.97, when + minute * (10 + int(rnd() * 81))))
 
-        if rng.random() < 0.3:
-            for _ in range(1 if rng.random() < 0.85 else 2):
+        if rnd() < 0.3:
+            for _ in range(1 if rnd() < 0.85 else 2):
                 sid = len(stays) + 1
-                admitted = _care_time(rng, birth)
-                days = rng.randint(1, 21)
-                discharged = None if rng.random() < 0.05 else admitted + timedelta(
-                    days=days, hours=rng.randint(1, 8))
-                stays.append((sid, pid, admitted, discharged, rng.choice(WARDS),
-                              f"{rng.randint(1, 40):02d}床", rng.choice(DIAGNOSES)[0]))
-                for _ in range(rng.randint(2, 8)):
-                    kind, item = rng.choice(ORDER_ITEMS)
+                admitted = floor + timedelta(seconds=int(rnd() * span))
+                days = 1 + int(rnd() * 21)
+                discharged = (None if rnd() < 0.05
+                              else admitted + day * days + hour * (1 + int(rnd() * 8)))
+                stays.append((sid, pid, admitted, discharged, WARDS[int(rnd() * n_ward)],
+                              f"{1 + int(rnd() * 40):02d}床", DIAGNOSES[int(rnd() * n_diag)][0]))
+                for _ in range(2 + int(rnd() * 7)):
+                    kind, item = ORDER_ITEMS[int(rnd() * n_item)]
                     orders.append((len(orders) + 1, sid, pid, kind, item,
                                    "执行中" if discharged is None else "已停止",
-                                   admitted + timedelta(hours=rng.randint(0, 24 * days))))
-                amount = Decimal(rng.randint(800, 9000) * days) / 10
-                bills.append((len(bills) + 1, pid, None, sid, amount.quantize(Decimal("0.01")),
-                              rng.choice(PAYMENT), discharged is not None,
-                              discharged or admitted))
+                                   admitted + hour * int(rnd() * 24 * days)))
+                amount = (Decimal((800 + int(rnd() * 8201)) * days) / 10).quantize(cent)
+                bills.append((len(bills) + 1, pid, None, sid, amount, PAYMENT[int(rnd() * n_pay)],
+                              discharged is not None, discharged or admitted))
     return ds
-
-
-def _care_time(rng: random.Random, birth: date) -> datetime:
-    """A time in the care window (2019-2025) that is not before the patient's birth."""
-    floor = max(_CARE_START, datetime(birth.year, birth.month, birth.day, 8))  # noqa: DTZ001
-    span = max(1, int((_CARE_START + timedelta(seconds=_CARE_SECONDS) - floor).total_seconds()))
-    return floor + timedelta(seconds=rng.randrange(span))
-
-
-# --- COPY text format --------------------------------------------------------------------------
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        return value.translate(_ESCAPES)
-    return str(value)  # int, Decimal, date, datetime (ISO with a space: accepted by PostgreSQL)
-
-
-def copy_lines(rows: Iterable[Row]) -> Iterator[str]:
-    """Rows as lines of PostgreSQL's COPY text format."""
-    for row in rows:
-        yield "\t".join(map(_copy_value, row)) + "\n"
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -358,9 +353,7 @@ def loaded_info(conn: Any) -> dict[str, str]:
     return info
 
 
-def load(
-    conn: Any, scale: float, seed: int = DEFAULT_SEED, *, chunk_rows: int = 20_000,
-) -> LoadResult:
+def load(conn: Any, scale: float, seed: int = DEFAULT_SEED) -> LoadResult:
     """Replace the dataset in CONN's database with a fresh one (psycopg 3 connection).
 
     One transaction: TRUNCATE, then COPY every table. Foreign-key triggers are skipped for the
@@ -375,16 +368,12 @@ def load(
         cur.execute("SET LOCAL session_replication_role = replica")
         cur.execute("TRUNCATE " + ", ".join(f"{SCHEMA}.{t}" for t in ALL_TABLES))
         for table, columns in TABLES:
-            sql = f"COPY {SCHEMA}.{table} ({', '.join(columns)}) FROM STDIN"
-            with cur.copy(sql) as copy:
-                buf: list[str] = []
-                for line in copy_lines(ds.rows[table]):
-                    buf.append(line)
-                    if len(buf) >= chunk_rows:
-                        copy.write("".join(buf))
-                        buf.clear()
-                if buf:
-                    copy.write("".join(buf))
+            names = ", ".join(name for name, _ in columns)
+            # binary COPY: psycopg's C dumpers are about twice as fast as building text lines
+            with cur.copy(f"COPY {SCHEMA}.{table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([typ for _, typ in columns])
+                for row in ds.rows[table]:
+                    copy.write_row(row)
         info = {"scale": repr(scale), "seed": str(seed),
                 "patients": str(len(ds.rows["patients"])),
                 "loaded_at": datetime.now().astimezone().isoformat(timespec="seconds")}
