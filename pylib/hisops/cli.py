@@ -71,9 +71,17 @@ def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tup
     from hisops.runbook.params import parse_extra_vars
     from hisops.runbook.session import prepare
 
-    return prepare(runbook, inventory or paths.default_inventory(), limit=limit,
-                   given=parse_extra_vars(list(extra)), vault_file=vault_file,
-                   prompt=_prompt_secret)
+    prepared = prepare(runbook, inventory or paths.default_inventory(), limit=limit,
+                       given=parse_extra_vars(list(extra)), vault_file=vault_file,
+                       prompt=_prompt_secret)
+    _redact_logs(prepared)
+    return prepared
+
+
+def _redact_logs(prepared: Any) -> None:
+    from hisops.secrets import redact_logs
+
+    redact_logs(list(prepared.secrets.values.values()))
 
 
 class HisopsGroup(click.Group):
@@ -86,6 +94,12 @@ class HisopsGroup(click.Group):
             _fail(err, err.exit_status)
         except KeyboardInterrupt:
             _fail(KeyboardInterrupt("interrupted"), ExitStatus.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as err:  # a bug: one line for the operator, the trace with -v
+            log.debug("internal error", exc_info=True)
+            _fail(RuntimeError(f"internal error: {type(err).__name__}: {err} (rerun with -v "
+                               "for the trace)"), ExitStatus.FAILED)
 
 
 @click.group(cls=HisopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,6 +217,7 @@ def resume(ctx: click.Context, run_id: str, retry_step: str | None, skip_step: s
     if not state.runbook:
         raise InputError(f"no run {run_id} in the journal (see: hisops runs)")
     prepared = prepare_resume(state, vault_file=vault_file, prompt=_prompt_secret)
+    _redact_logs(prepared)
     engine = Engine(journal, reporter=ConsoleReporter(), operator=operator)
     outcome = engine.resume(run_id, prepared.plan, prepared.inventory, prepared.secrets,
                             retry_step=retry_step, skip_step=skip_step, reason=reason,

@@ -81,6 +81,7 @@ class Inventory:
         for yaml_file in self._yaml_files():
             _check_yaml_inventory(yaml_file)
         self._manager = self._load()
+        self._host_vars_cache: dict[str, dict[str, Any]] = {}
 
     def _yaml_files(self) -> list[Path]:
         if self.source.is_file():
@@ -96,7 +97,8 @@ class Inventory:
         captured = io.StringIO()
         try:
             with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
-                return InventoryManager(loader=DataLoader(), sources=[str(self.source)])
+                self._loader = DataLoader()
+                return InventoryManager(loader=self._loader, sources=[str(self.source)])
         except AnsibleError as exc:
             reason = _first_reason(captured.getvalue()) or str(exc).splitlines()[0]
             raise InventoryError(f"cannot parse inventory: {reason}",
@@ -132,12 +134,23 @@ class Inventory:
         finally:
             self._manager.subset(None)
 
+    @cached_property
+    def _variables(self) -> Any:
+        from ansible.vars.manager import VariableManager
+
+        return VariableManager(loader=self._loader, inventory=self._manager)
+
     def host_vars(self, host: str) -> dict[str, Any]:
-        """The host's variables as Ansible merges them (group_vars, host_vars, inventory)."""
+        """The host's variables as Ansible merges them (group vars, group_vars/ and host_vars/
+        folders, inventory), not yet templated."""
         found = self._manager.get_host(host)
         if found is None:
             raise InventoryError(f"no host '{host}' in inventory", file=str(self.source))
-        return dict(found.get_vars())
+        if host not in self._host_vars_cache:
+            merged = self._variables.get_vars(host=found, include_hostvars=False)
+            self._host_vars_cache[host] = {k: v for k, v in merged.items()
+                                           if not k.startswith("ansible_facts")}
+        return dict(self._host_vars_cache[host])
 
     def group_hosts(self, group: str) -> list[str]:
         return self.hosts(group)

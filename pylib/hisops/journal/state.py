@@ -118,6 +118,9 @@ def apply_record(state: RunState, rec: Record) -> None:  # noqa: C901 - a branch
         state.started_at = rec.ts
         state.status = "running"
     elif kind == rk.RUN_RESUMED:
+        # An accepted plan change rebinds the run: approvals for the old hash become void.
+        state.plan_hash = p.get("plan_hash", state.plan_hash)
+        state.plan = dict(p.get("plan", state.plan))
         state.pid = int(p.get("pid", 0))
         state.machine = p.get("machine", state.machine)
         state.status = "running"

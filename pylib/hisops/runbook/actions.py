@@ -92,7 +92,7 @@ def run_action(action: PlannedAction, ctx: ActionContext, *, ident: str,
 def _notify(ctx: ActionContext, outcome: HostOutcome) -> None:
     if ctx.on_host is not None:
         try:
-            ctx.on_host(outcome)
+            ctx.on_host(ctx_redact(outcome, ctx.secrets))
         except Exception:  # a progress display must never break a run
             log.debug("progress callback failed", exc_info=True)
 

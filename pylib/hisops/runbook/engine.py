@@ -131,9 +131,12 @@ class Engine:
             if not state.check:
                 self.journal.acquire_locks(run.holder(), plan.lock_hosts)
                 self.journal.update_lock_owner(run_id, os.getpid(), socket.gethostname())
-            run.append(rk.RUN_RESUMED, {"operator": self.operator, "pid": os.getpid(),
-                                        "machine": socket.gethostname(),
-                                        "plan_hash": plan.hash})
+            resumed: dict[str, Any] = {"operator": self.operator, "pid": os.getpid(),
+                                       "machine": socket.gethostname(), "plan_hash": plan.hash}
+            if plan.hash != state.plan_hash:
+                resumed["plan"] = plan.as_dict()
+                resumed["previous_plan_hash"] = state.plan_hash
+            run.append(rk.RUN_RESUMED, resumed)
             run.resolve_unfinished(retry_step, skip_step, reason)
             return run.execute()
 
