@@ -7,13 +7,14 @@ beside a developer's (another HISOPS_LAB_DIR and HISOPS_LAB_PORT_BASE) without t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hisops.errors import InputError
 
 IMAGE = "localhost/hisops-lab:bookworm"
-CONTAINER_PREFIX = "hisops-lab-"
+DEFAULT_NAME = "lab"
 DEFAULT_PORT_BASE = 22200
 # ssh, PostgreSQL and HTTP ports are base + 0/100/200 + host index: 100 hosts at most
 PORT_STRIDE = 100
@@ -36,15 +37,24 @@ class LabSettings:
     recipe_dir: Path
     project_root: Path | None
     port_base: int
+    name: str = DEFAULT_NAME
     image: str = IMAGE
-    container_prefix: str = CONTAINER_PREFIX
+
+    @property
+    def container_prefix(self) -> str:
+        """Containers are named ``hisops-<lab name>-<host>``: two labs never share one."""
+        return f"hisops-{self.name}-"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LabSettings:
         env = dict(os.environ if env is None else env)
         home = Path(env.get("HOME", str(Path.home())))
         root = _project_root()
-        state = Path(env.get("HISOPS_LAB_DIR") or home / ".hisops" / "lab")
+        name = env.get("HISOPS_LAB_NAME") or DEFAULT_NAME
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", name):
+            raise InputError(f"{name!r} is not a lab name (a-z then a-z0-9, 16 at most)",
+                             field="HISOPS_LAB_NAME")
+        state = Path(env.get("HISOPS_LAB_DIR") or home / ".hisops" / name)
         cache = Path(env.get("HISOPS_LAB_CACHE") or home / ".cache" / "hisops" / "lab")
         recipe_env = env.get("HISOPS_LAB_RECIPE_DIR")
         if recipe_env:
@@ -73,6 +83,7 @@ class LabSettings:
             recipe_dir=recipe.expanduser().absolute(),
             project_root=root,
             port_base=base,
+            name=name,
         )
 
     @property
@@ -90,8 +101,8 @@ class LabSettings:
 
     @property
     def checkout_inventory_file(self) -> Path | None:
-        """A copy inside the checkout (inventories/lab/hosts.yml, git-ignored), if run from one."""
-        if self.project_root is None:
+        """A copy in the checkout (inventories/lab/hosts.yml, git-ignored) for the default lab."""
+        if self.project_root is None or self.name != DEFAULT_NAME:
             return None
         return self.project_root / "inventories" / "lab" / "hosts.yml"
 
