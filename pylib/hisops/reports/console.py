@@ -113,18 +113,27 @@ class ConsoleReporter:
 
 
 def print_summary(state: RunState) -> None:
+    """One row per step with host counts by status; then one row per host that did not
+    succeed, so that 200 healthy hosts do not hide the one that failed."""
     table = Table(header_style="bold", title=f"run {state.run_id}: {styled(state.status)}")
-    for column in ("step", "status", "host", "host status", "rc", "detail"):
+    for column in ("step", "status", "hosts", "detail"):
         table.add_column(column, overflow="fold")
+    problems: list[tuple[str, str, dict[str, Any]]] = []
     for step in sorted(state.steps.values(), key=lambda s: s.index):
-        if not step.hosts:
-            table.add_row(step.id, styled(step.status), "", "", "", step.detail[:100])
-            continue
-        for n, (host, data) in enumerate(step.hosts.items()):
-            table.add_row(step.id if n == 0 else "", styled(step.status) if n == 0 else "",
-                          host, styled(str(data.get("status", ""))), str(data.get("rc", "")),
-                          str(data.get("detail", ""))[:100])
+        counts: dict[str, int] = {}
+        for host, data in step.hosts.items():
+            status = str(data.get("status", ""))
+            counts[status] = counts.get(status, 0) + 1
+            if status in ("failed", "unreachable", "timeout"):
+                problems.append((step.id, host, data))
+        hosts = ", ".join(f"{n} {styled(k)}" for k, n in sorted(counts.items())) or "-"
+        rollback = f" (rollback {step.rollback['status']})" if step.rollback else ""
+        table.add_row(step.id, styled(step.status) + rollback, hosts, step.detail[:120])
     out_console.print(table)
+    for step_id, host, data in problems:
+        out_console.print(f"  {step_id} {host}: {styled(str(data.get('status')))} "
+                          f"rc={data.get('rc')} {str(data.get('detail', ''))[:200]}",
+                          markup=True)
     if state.detail:
         out_console.print(state.detail)
 
