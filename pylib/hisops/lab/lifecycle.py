@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hisops.lab import containers, dataset, inventory, keys, pgsetup, probe, state
+from hisops.lab import containers, dataset, inventory, keys, pgsetup, podman, probe, state
 from hisops.lab.errors import LabError
 from hisops.lab.image import ImageInfo, ensure_image
 from hisops.lab.settings import LabSettings
@@ -163,6 +163,8 @@ def down(settings: LabSettings) -> list[str]:
     """Remove every lab container, the state file and the generated inventory."""
     have = containers.existing(settings)
     containers.remove(settings, sorted(have))
+    # images left untagged by a rebuild while containers still used them (ours only)
+    podman.run(["image", "prune", "--force", "--filter", "label=hisops.recipe"], check=False)
     state.remove(settings)
     inventory.remove(settings)
     return sorted(have)
