@@ -83,7 +83,7 @@ def containers(prefix: str) -> dict[str, ContainerState]:
         out[name] = ContainerState(
             name=name,
             running=item.get("State") == "running",
-            status=str(item.get("Status") or item.get("State") or ""),
+            status=str(item.get("State") or item.get("Status") or ""),  # running, exited...
             labels={str(k): str(v) for k, v in (item.get("Labels") or {}).items()},
         )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,12 @@ class Probe:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The gist of an error for a table cell: 'Connection refused', not libpq's paragraph."""
+    reason = getattr(exc, "reason", None)  # urllib's URLError wraps the socket error
+    text = str(reason if reason is not None else exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = re.sub(r"^\[Errno \d+\] ", "", line.rsplit(": ", 1)[-1].strip())
+    return line[:60] or type(exc).__name__
 
 
 def ssh(port: int, key: Path, known_hosts: Path, *, timeout: float = 5) -> Probe:
@@ -61,7 +66,7 @@ def postgres(port: int, password: str) -> Probe:
         return Probe(False, _first_line(exc))
     assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
     version = str(row[0]).split()[0]
-    return Probe(True, f"{version} {'standby' if row[1] else 'up'}")
+    return Probe(True, f"{version} ro" if row[1] else version)
 
 
 def replication(host: HostSpec, password: str) -> Probe | None:
@@ -85,8 +90,8 @@ def replication(host: HostSpec, password: str) -> Probe | None:
         return Probe(False, "no subscription")
     active, syncing = bool(row[0]), int(row[1])
     if not active:
-        return Probe(False, "subscription not running")
-    return Probe(True, "subscription active" + (f", {syncing} tables syncing" if syncing else ""))
+        return Probe(False, "sub stopped")
+    return Probe(True, f"syncing {syncing}" if syncing else "subscribed")
 
 
 def http(port: int, *, timeout: float = 3) -> Probe:
