@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from hisops.errors import ExitStatus, InputError
-from hisops.lab import containers, image, inventory, state
-from hisops.lab.errors import PortInUse
+from hisops.lab import containers, filelock, image, inventory, state
+from hisops.lab.errors import LabError, PortInUse
 from hisops.lab.settings import LabSettings
 from hisops.lab.topology import GROUPS, Role, build_topology
 
@@ -173,3 +173,12 @@ def test_state_round_trip_keeps_the_ports(settings: LabSettings) -> None:
     settings.state_file.write_text("{not json")
     with pytest.raises(InputError, match="unreadable lab state"):
         state.load(settings)
+
+
+def test_a_second_lab_up_waits_for_the_first(tmp_path: Path) -> None:
+    lock = tmp_path / ".lock"
+    with filelock.locked(lock), pytest.raises(LabError, match="busy"), \
+            filelock.locked(lock, timeout=0.6):
+        pass
+    with filelock.locked(lock, timeout=0.6):  # released: free again
+        pass

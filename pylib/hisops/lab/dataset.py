@@ -20,6 +20,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 log = logging.getLogger(__name__)
 
 PATIENTS_PER_SCALE = 100_000
@@ -333,14 +335,14 @@ class LoadResult:
     load_seconds: float
 
 
-def apply_schema(conn: Any) -> None:
+def apply_schema(conn: psycopg.Connection[Any]) -> None:
     """Create the ``his`` schema and tables if missing (also used on the logical subscriber)."""
     with conn.cursor() as cur:
         cur.execute(SCHEMA_SQL)
     conn.commit()
 
 
-def loaded_info(conn: Any) -> dict[str, str]:
+def loaded_info(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """The dataset_info rows of a loaded dataset, or {} when none is loaded."""
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.dataset_info",))
@@ -353,7 +355,7 @@ def loaded_info(conn: Any) -> dict[str, str]:
     return info
 
 
-def load(conn: Any, scale: float, seed: int = DEFAULT_SEED) -> LoadResult:
+def load(conn: psycopg.Connection[Any], scale: float, seed: int = DEFAULT_SEED) -> LoadResult:
     """Replace the dataset in CONN's database with a fresh one (psycopg 3 connection).
 
     One transaction: TRUNCATE, then COPY every table. Foreign-key triggers are skipped for the

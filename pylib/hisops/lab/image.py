@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from hisops.lab import podman
+from hisops.lab import filelock, podman
 from hisops.lab.errors import LabError
 from hisops.lab.settings import LabSettings
 
@@ -98,7 +98,10 @@ def ensure_image(settings: LabSettings, *, rebuild: bool = False) -> ImageInfo:
         if cached is not None:
             log.info("reusing %s (recipe %s)", settings.image, wanted)
             return cached
-    return build_image(settings, wanted)
+    with filelock.locked(settings.cache_dir / "build.lock", what="the image build"):
+        # another process may have built it while we waited for the lock
+        cached = None if rebuild else _cached(settings, wanted)
+        return cached if cached is not None else build_image(settings, wanted)
 
 
 def _mounts_under(path: Path) -> list[str]:

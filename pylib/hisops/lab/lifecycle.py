@@ -15,7 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hisops.lab import containers, dataset, inventory, keys, pgsetup, podman, probe, state
+from hisops.lab import (
+    containers,
+    dataset,
+    filelock,
+    inventory,
+    keys,
+    pgsetup,
+    podman,
+    probe,
+    state,
+)
 from hisops.lab.errors import LabError
 from hisops.lab.image import ImageInfo, ensure_image
 from hisops.lab.settings import LabSettings
@@ -69,6 +79,12 @@ def _wait_port(port: int, timeout: float) -> bool:
 def up(settings: LabSettings, *, app_hosts: int | None = None, scale: float | None = None,
        seed: int | None = None, rebuild: bool = False) -> UpResult:
     """Bring the lab to the wanted shape; see the module docstring for the guarantees."""
+    with filelock.locked(settings.lock_file):
+        return _up(settings, app_hosts=app_hosts, scale=scale, seed=seed, rebuild=rebuild)
+
+
+def _up(settings: LabSettings, *, app_hosts: int | None, scale: float | None,
+        seed: int | None, rebuild: bool) -> UpResult:
     started = time.monotonic()
     timings: dict[str, float] = {}
     prev = state.load(settings)
@@ -161,6 +177,11 @@ def _dataset_identity(settings: LabSettings, topo: Topology) -> tuple[float | No
 
 def down(settings: LabSettings) -> list[str]:
     """Remove every lab container, the state file and the generated inventory."""
+    with filelock.locked(settings.lock_file):
+        return _down(settings)
+
+
+def _down(settings: LabSettings) -> list[str]:
     have = containers.existing(settings)
     containers.remove(settings, sorted(have))
     # images left untagged by a rebuild while containers still used them (ours only)

@@ -107,6 +107,10 @@ class LabSettings:
         return self.project_root / "inventories" / "lab" / "hosts.yml"
 
     @property
+    def lock_file(self) -> Path:
+        return self.state_dir / ".lock"
+
+    @property
     def client_key(self) -> Path:
         return self.state_dir / "id_ed25519"
 
