@@ -118,10 +118,9 @@ def _up(settings: LabSettings, *, app_hosts: int | None, scale: float | None,
     timings["containers"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    loaded = _databases(settings, topo, scale=scale, seed=seed)
+    loaded, final_scale, final_seed = _databases(settings, topo, scale=scale, seed=seed)
     timings["databases"] = time.monotonic() - t0
 
-    final_scale, final_seed = _dataset_identity(settings, topo)
     state.save(settings, state.make(
         topo, image=img.image, recipe_hash=img.recipe_hash, pg_version=img.pg_version,
         patch_version=img.patch_version, scale=final_scale, seed=final_seed))
@@ -138,8 +137,11 @@ def _container(settings: LabSettings, host: HostSpec) -> str:
 
 
 def _databases(settings: LabSettings, topo: Topology, *, scale: float | None,
-               seed: int | None) -> dataset.LoadResult | None:
-    """Primary, standby, dataset, publication, subscriber: each only if not already there."""
+               seed: int | None) -> tuple[dataset.LoadResult | None, float, int]:
+    """Primary, standby, dataset, publication, subscriber: each only if not already there.
+
+    Returns the load (None when the wanted dataset was already there) and its scale and seed.
+    """
     password = keys.pg_password(settings)
     primary = topo.primary
     pgsetup.ensure_primary(_container(settings, primary), primary, password)
@@ -164,15 +166,7 @@ def _databases(settings: LabSettings, topo: Topology, *, scale: float | None,
         pgsetup.wait_subscription_synced(sub.pg, password)
     for standby in topo.by_role(Role.STANDBY):
         pgsetup.wait_ready(standby.pg, password)
-    return loaded
-
-
-def _dataset_identity(settings: LabSettings, topo: Topology) -> tuple[float | None, int | None]:
-    with pgsetup.connect(topo.primary.pg, keys.pg_password(settings)) as conn:
-        info = dataset.loaded_info(conn)
-    if not info:
-        return None, None
-    return float(info["scale"]), int(info["seed"])
+    return loaded, want_scale, want_seed
 
 
 def down(settings: LabSettings) -> list[str]:

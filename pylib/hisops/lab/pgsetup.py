@@ -81,9 +81,34 @@ def _sh(container: str, script: str, *, input_text: str | None = None) -> str:
     return proc.stdout
 
 
+READY_MARKER = f"{CONF_DIR}/hisops-lab.ready"
+
+
 def has_cluster(container: str) -> bool:
-    proc = podman.exec_in(container, ["test", "-f", f"{CONF_DIR}/postgresql.conf"], check=False)
-    return proc.returncode == 0
+    """True when a cluster was fully set up here (its ready marker exists).
+
+    A cluster left half-made by an interrupted ``lab up`` (no marker) is dropped, so the next
+    step creates it again instead of trusting it.
+    """
+    proc = podman.exec_in(container, ["test", "-f", READY_MARKER], check=False)
+    if proc.returncode == 0:
+        return True
+    _sh(container, f"""
+if [[ -f {CONF_DIR}/postgresql.conf ]]; then
+  pg_dropcluster --stop {PG_MAJOR} main
+fi
+rm -rf {DATA_DIR}
+""")
+    return False
+
+
+def _mark_ready(container: str) -> None:
+    _sh(container, f"touch {READY_MARKER}")
+
+
+def _ensure_running(container: str) -> None:
+    _sh(container, f"pg_ctlcluster {PG_MAJOR} main status >/dev/null "
+                   f"|| pg_ctlcluster {PG_MAJOR} main start")
 
 
 def _create_cluster(container: str, port: int, extra_conf: str = "") -> None:
@@ -123,12 +148,12 @@ def _set_passwords(container: str, password: str, *, primary: bool) -> None:
 def ensure_primary(container: str, host: HostSpec, password: str) -> bool:
     """Create and start the primary cluster if it does not exist. True when it was created."""
     if has_cluster(container):
-        _sh(container, f"pg_ctlcluster {PG_MAJOR} main status >/dev/null "
-                       f"|| pg_ctlcluster {PG_MAJOR} main start")
+        _ensure_running(container)
         return False
     _create_cluster(container, host.pg)
     _sh(container, f"pg_ctlcluster {PG_MAJOR} main start")
     _set_passwords(container, password, primary=True)
+    _mark_ready(container)
     log.info("created primary cluster on %s (port %d)", host.name, host.pg)
     return True
 
@@ -136,8 +161,7 @@ def ensure_primary(container: str, host: HostSpec, password: str) -> bool:
 def ensure_standby(container: str, host: HostSpec, primary: HostSpec, password: str) -> bool:
     """Make HOST a streaming standby of PRIMARY with pg_basebackup. True when created now."""
     if has_cluster(container):
-        _sh(container, f"pg_ctlcluster {PG_MAJOR} main status >/dev/null "
-                       f"|| pg_ctlcluster {PG_MAJOR} main start")
+        _ensure_running(container)
         return False
     slot = host.name.replace("-", "_")
     with connect(primary.pg, password, dbname="postgres", autocommit=True) as conn:
@@ -157,6 +181,7 @@ runuser -u postgres -- pg_basebackup -h 127.0.0.1 -p {primary.pg} -U {REPLICATOR
 runuser -u postgres -- touch {DATA_DIR}/standby.signal
 pg_ctlcluster {PG_MAJOR} main start
 """)
+    _mark_ready(container)
     log.info("created standby %s of %s (port %d)", host.name, primary.name, host.pg)
     return True
 
@@ -178,10 +203,10 @@ def ensure_subscriber(container: str, host: HostSpec, primary: HostSpec, passwor
         _sh(container, f"pg_ctlcluster {PG_MAJOR} main start")
         _set_passwords(container, password, primary=False)
         _write_pgpass(container, primary.pg, password)
+        _mark_ready(container)
         created = True
     else:
-        _sh(container, f"pg_ctlcluster {PG_MAJOR} main status >/dev/null "
-                       f"|| pg_ctlcluster {PG_MAJOR} main start")
+        _ensure_running(container)
     wait_ready(host.pg, password, dbname=DBNAME)
     with connect(host.pg, password) as conn:
         dataset.apply_schema(conn)
