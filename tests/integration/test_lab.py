@@ -206,3 +206,21 @@ def test_a_second_lab_comes_up_and_goes_down_twice_harmlessly(tmp_path: Path) ->
     assert not settings.state_file.exists()
     assert lifecycle.status(settings) == []
     assert settings.known_hosts.is_file()  # keys survive down
+
+
+def test_ansible_reaches_every_host_through_the_generated_inventory(lab: Lab) -> None:
+    ansible = ROOT / ".venv" / "bin" / "ansible"
+    if not ansible.exists():
+        pytest.skip("ansible is not installed in .venv")
+    env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
+    proc = subprocess.run(
+        [str(ansible), "-i", str(lab.settings.inventory_file), "env_lab",
+         "-m", "ansible.builtin.ping"],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    stats = json.loads(proc.stdout)["stats"]
+    assert sorted(stats) == sorted(h.name for h in lab.topology.hosts)
+    assert all(s["ok"] == 1 and s["unreachable"] == 0 and s["failures"] == 0
+               for s in stats.values())
