@@ -14,7 +14,7 @@ from hisops.lab import podman
 from hisops.lab.errors import PortInUse
 from hisops.lab.podman import ContainerState
 from hisops.lab.settings import PG_MAJOR, LabSettings
-from hisops.lab.topology import HostSpec, Topology
+from hisops.lab.topology import HostSpec
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,3 @@ def matches(state: ContainerState, host: HostSpec) -> bool:
     """True when an existing container was made for HOST with the same ports."""
     return state.labels.get(LABEL_PORTS) == ports_label(host)
 
-
-def to_start(settings: LabSettings, topology: Topology) -> list[HostSpec]:
-    """Hosts of TOPOLOGY whose container is not running (their ports must be free)."""
-    have = existing(settings)
-    return [h for h in topology.hosts if not (h.name in have and have[h.name].running)]
