@@ -224,3 +224,19 @@ def test_ansible_reaches_every_host_through_the_generated_inventory(lab: Lab) ->
     assert sorted(stats) == sorted(h.name for h in lab.topology.hosts)
     assert all(s["ok"] == 1 and s["unreachable"] == 0 and s["failures"] == 0
                for s in stats.values())
+
+
+def test_a_recreated_primary_gets_its_replicas_and_dataset_back(lab: Lab) -> None:
+    with lab.connect("his-db-1") as conn:
+        before = dict(conn.execute("SELECT key, value FROM his.dataset_info "
+                                   "WHERE key IN ('scale', 'seed', 'patients')").fetchall())
+    podman.run(["rm", "--force", "--time", "10",
+                containers.container_name(lab.settings, "his-db-1")])
+    result = lifecycle.up(lab.settings)
+    assert result.created == ["his-db-1"]
+    assert result.dataset is not None  # reloaded at the lab's scale and seed
+    with lab.connect("his-db-1") as conn:
+        after = dict(conn.execute("SELECT key, value FROM his.dataset_info "
+                                  "WHERE key IN ('scale', 'seed', 'patients')").fetchall())
+    assert after == before
+    assert all(r.healthy for r in lifecycle.status(lab.settings))

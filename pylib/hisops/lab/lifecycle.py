@@ -118,7 +118,9 @@ def _up(settings: LabSettings, *, app_hosts: int | None, scale: float | None,
     timings["containers"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    loaded, final_scale, final_seed = _databases(settings, topo, scale=scale, seed=seed)
+    loaded, final_scale, final_seed = _databases(
+        settings, topo, scale=scale, seed=seed,
+        previous=(prev.scale, prev.seed) if prev else (None, None))
     timings["databases"] = time.monotonic() - t0
 
     state.save(settings, state.make(
@@ -136,15 +138,21 @@ def _container(settings: LabSettings, host: HostSpec) -> str:
     return containers.container_name(settings, host.name)
 
 
-def _databases(settings: LabSettings, topo: Topology, *, scale: float | None,
-               seed: int | None) -> tuple[dataset.LoadResult | None, float, int]:
+def _databases(
+    settings: LabSettings, topo: Topology, *, scale: float | None, seed: int | None,
+    previous: tuple[float | None, int | None],
+) -> tuple[dataset.LoadResult | None, float, int]:
     """Primary, standby, dataset, publication, subscriber: each only if not already there.
 
     Returns the load (None when the wanted dataset was already there) and its scale and seed.
     """
     password = keys.pg_password(settings)
     primary = topo.primary
-    pgsetup.ensure_primary(_container(settings, primary), primary, password)
+    if pgsetup.ensure_primary(_container(settings, primary), primary, password):
+        # a new primary (its container was recreated) is a new system: replicas of the old
+        # one can never follow it, so they are made again from it
+        for replica in [*topo.by_role(Role.STANDBY), *topo.by_role(Role.SUBSCRIBER)]:
+            pgsetup.drop_cluster(_container(settings, replica))
     pgsetup.wait_ready(primary.pg, password, dbname=pgsetup.DBNAME)
     for standby in topo.by_role(Role.STANDBY):
         pgsetup.ensure_standby(_container(settings, standby), standby, primary, password)
@@ -152,10 +160,14 @@ def _databases(settings: LabSettings, topo: Topology, *, scale: float | None,
     loaded = None
     with pgsetup.connect(primary.pg, password) as conn:
         info = dataset.loaded_info(conn)
-        want_seed = seed if seed is not None else int(info.get("seed", dataset.DEFAULT_SEED))
-        want_scale = scale if scale is not None else float(info.get("scale", DEFAULT_SCALE))
-        if (not info or float(info["scale"]) != want_scale
-                or int(info["seed"]) != want_seed):
+        held = (float(info["scale"]), int(info["seed"])) if info else None
+        # without --scale/--seed: what the primary holds, else what the lab had before (its
+        # primary was recreated), else the defaults
+        base_scale, base_seed = held or (previous[0] or DEFAULT_SCALE,
+                                         previous[1] or dataset.DEFAULT_SEED)
+        want_scale = scale if scale is not None else base_scale
+        want_seed = seed if seed is not None else base_seed
+        if held != (want_scale, want_seed):
             loaded = dataset.load(conn, want_scale, want_seed)
         else:
             log.info("dataset already loaded (scale %s, seed %s): skipped", want_scale, want_seed)
@@ -165,7 +177,7 @@ def _databases(settings: LabSettings, topo: Topology, *, scale: float | None,
         pgsetup.ensure_subscriber(_container(settings, sub), sub, primary, password)
         pgsetup.wait_subscription_synced(sub.pg, password)
     for standby in topo.by_role(Role.STANDBY):
-        pgsetup.wait_ready(standby.pg, password)
+        pgsetup.wait_streaming(standby.pg, password)
     return loaded, want_scale, want_seed
 
 

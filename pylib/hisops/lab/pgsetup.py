@@ -90,16 +90,23 @@ def has_cluster(container: str) -> bool:
     A cluster left half-made by an interrupted ``lab up`` (no marker) is dropped, so the next
     step creates it again instead of trusting it.
     """
-    proc = podman.exec_in(container, ["test", "-f", READY_MARKER], check=False)
+    proc = podman.exec_in(container, ["test", "-f", READY_MARKER, "-a",
+                                      "-f", f"{CONF_DIR}/postgresql.conf"], check=False)
     if proc.returncode == 0:
         return True
+    drop_cluster(container)
+    return False
+
+
+def drop_cluster(container: str) -> None:
+    """Stop and remove the cluster in CONTAINER, if any (its data goes with it)."""
     _sh(container, f"""
 if [[ -f {CONF_DIR}/postgresql.conf ]]; then
   pg_dropcluster --stop {PG_MAJOR} main
 fi
-rm -rf {DATA_DIR}
+# pg_dropcluster leaves files it did not create (our conf.d file, the ready marker)
+rm -rf {CONF_DIR} {DATA_DIR}
 """)
-    return False
 
 
 def _mark_ready(container: str) -> None:
@@ -237,3 +244,18 @@ def wait_subscription_synced(port: int, password: str, *, timeout: float = 300) 
             return
         time.sleep(0.5)
     raise LabError(f"the subscription on 127.0.0.1:{port} did not finish its initial copy")
+
+
+def wait_streaming(port: int, password: str, *, timeout: float = 120) -> None:
+    """Wait until the standby on PORT streams WAL from its primary."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with connect(port, password, dbname="postgres") as conn:
+                row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            if row is not None and row[0] == "streaming":
+                return
+        except psycopg.OperationalError:
+            pass  # still starting up
+        time.sleep(0.5)
+    raise LabError(f"the standby on 127.0.0.1:{port} is not streaming after {timeout:.0f} s")
