@@ -144,7 +144,9 @@ def _databases(
 ) -> tuple[dataset.LoadResult | None, float, int]:
     """Primary, standby, dataset, publication, subscriber: each only if not already there.
 
-    Returns the load (None when the wanted dataset was already there) and its scale and seed.
+    The standby's base backup runs beside the dataset load and the subscriber's set-up (they
+    are independent); ``up`` returns once the standby streams and the subscriber has copied
+    every table. Returns the load (None when already there) and the dataset's scale and seed.
     """
     password = keys.pg_password(settings)
     primary = topo.primary
@@ -154,31 +156,44 @@ def _databases(
         for replica in [*topo.by_role(Role.STANDBY), *topo.by_role(Role.SUBSCRIBER)]:
             pgsetup.drop_cluster(_container(settings, replica))
     pgsetup.wait_ready(primary.pg, password, dbname=pgsetup.DBNAME)
-    for standby in topo.by_role(Role.STANDBY):
-        pgsetup.ensure_standby(_container(settings, standby), standby, primary, password)
 
-    loaded = None
-    with pgsetup.connect(primary.pg, password) as conn:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        standbys = [pool.submit(pgsetup.ensure_standby, _container(settings, standby), standby,
+                                primary, password)
+                    for standby in topo.by_role(Role.STANDBY)]
+        loaded, want_scale, want_seed = _ensure_dataset(primary.pg, password, scale=scale,
+                                                        seed=seed, previous=previous)
+        pgsetup.ensure_publication(primary, password)
+        for sub in topo.by_role(Role.SUBSCRIBER):
+            pgsetup.ensure_subscriber(_container(settings, sub), sub, primary, password)
+            pgsetup.wait_subscription_synced(sub.pg, password)
+        for future in standbys:
+            future.result()
+    for standby in topo.by_role(Role.STANDBY):
+        pgsetup.wait_streaming(standby.pg, password)
+    return loaded, want_scale, want_seed
+
+
+def _ensure_dataset(
+    port: int, password: str, *, scale: float | None, seed: int | None,
+    previous: tuple[float | None, int | None],
+) -> tuple[dataset.LoadResult | None, float, int]:
+    """Load the dataset unless the primary already holds the wanted scale and seed.
+
+    Without --scale/--seed the wanted one is what the primary holds, else what the lab had
+    before (its primary was recreated), else the defaults.
+    """
+    with pgsetup.connect(port, password) as conn:
         info = dataset.loaded_info(conn)
         held = (float(info["scale"]), int(info["seed"])) if info else None
-        # without --scale/--seed: what the primary holds, else what the lab had before (its
-        # primary was recreated), else the defaults
         base_scale, base_seed = held or (previous[0] or DEFAULT_SCALE,
                                          previous[1] or dataset.DEFAULT_SEED)
         want_scale = scale if scale is not None else base_scale
         want_seed = seed if seed is not None else base_seed
-        if held != (want_scale, want_seed):
-            loaded = dataset.load(conn, want_scale, want_seed)
-        else:
+        if held == (want_scale, want_seed):
             log.info("dataset already loaded (scale %s, seed %s): skipped", want_scale, want_seed)
-    pgsetup.ensure_publication(primary, password)
-
-    for sub in topo.by_role(Role.SUBSCRIBER):
-        pgsetup.ensure_subscriber(_container(settings, sub), sub, primary, password)
-        pgsetup.wait_subscription_synced(sub.pg, password)
-    for standby in topo.by_role(Role.STANDBY):
-        pgsetup.wait_streaming(standby.pg, password)
-    return loaded, want_scale, want_seed
+            return None, want_scale, want_seed
+        return dataset.load(conn, want_scale, want_seed), want_scale, want_seed
 
 
 def down(settings: LabSettings) -> list[str]:
