@@ -187,3 +187,14 @@ def test_protected_environment_needs_typed_confirmation(tmp_path: Path) -> None:
     confirmed = hisops(*args, "--confirm", "production")
     assert confirmed.rc == 3 and "waiting at 'gate'" in confirmed.err  # it ran up to the gate
     assert read_log(tmp_path) == ["before"]
+
+
+def test_retries_rerun_failed_hosts_until_success(tmp_path: Path) -> None:
+    result = hisops("run", "tests/data/runbooks/retries.yml", "-i", INV, "-e",
+                    f"dir={tmp_path}", "--yes", "--json")
+    assert result.rc == 0, result.err
+    assert (tmp_path / "cmd-count").read_text().strip() == "3"
+    assert (tmp_path / "pb-count").read_text().strip() == "2"
+    steps = {s["id"]: s for s in result.json()["steps"]}
+    assert steps["flaky_command"]["status"] == "changed"
+    assert steps["flaky_playbook"]["status"] == "changed"

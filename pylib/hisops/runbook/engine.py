@@ -276,11 +276,12 @@ class _Run:
         self.ctx.on_host = lambda o: self.reporter.host_done(step.id, o)
 
         def rerun(hosts: tuple[str, ...]) -> ActionResult:
-            return run_action(_restrict(action, hosts), self.ctx, ident=f"{step.id}-{attempt}r",
+            return run_action(_restrict(action, hosts), self.ctx,
+                              ident=_ident(f"{step.id}-{attempt}-retry"),
                               timeout_s=step.timeout_s, expect=step.expect)
 
         try:
-            first = run_action(action, self.ctx, ident=f"{step.id}-{attempt}",
+            first = run_action(action, self.ctx, ident=_ident(f"{step.id}-{attempt}"),
                                timeout_s=step.timeout_s, expect=step.expect)
             result, _ = retry_failed(first, rerun, step.retries, step.retry_delay_s)
         except KeyboardInterrupt:
@@ -373,7 +374,7 @@ class _Run:
             self.reporter.note(f"rolling back {step.id}")
             self.append(rk.ROLLBACK_STARTED, {"step": step.id, "for_failure_of": failed.id})
             try:
-                result = run_action(step.rollback, self.ctx, ident=f"{step.id}-rollback",
+                result = run_action(step.rollback, self.ctx, ident=_ident(f"{step.id}-rollback"),
                                     timeout_s=step.timeout_s)
                 status = "ok" if result.status != "failed" else "failed"
                 rb_detail = result.detail
@@ -443,6 +444,11 @@ def _host_payload(step_id: str, outcome: HostOutcome) -> dict[str, Any]:
             "rc": outcome.rc, "changed": outcome.changed, "stdout": outcome.stdout[-4000:],
             "stderr": outcome.stderr[-2000:], "started_at": outcome.started_at,
             "ended_at": outcome.ended_at, "detail": outcome.detail}
+
+
+def _ident(base: str) -> str:
+    """A fresh ansible-runner ident: retries, rollbacks and resumes never reuse a folder."""
+    return f"{base}-{_random.token_hex(3)}"
 
 
 def _now() -> str:
