@@ -71,13 +71,21 @@ def wait_ready(port: int, password: str, *, timeout: float = 60, dbname: str = "
     raise LabError(f"PostgreSQL on 127.0.0.1:{port} did not answer within {timeout:.0f} s: {last}")
 
 
-def _sh(container: str, script: str, *, input_text: str | None = None) -> str:
-    """Run a shell SCRIPT as root in CONTAINER; secrets go through INPUT_TEXT, never argv."""
+def _sh(container: str, script: str, *, input_text: str | None = None,
+        secret: str | None = None) -> str:
+    """Run a shell SCRIPT as root in CONTAINER; secrets go through INPUT_TEXT, never argv.
+
+    On failure the last output line is reported with SECRET masked (psql may quote the
+    statement that carried it).
+    """
     proc = podman.exec_in(container, ["bash", "-euo", "pipefail", "-c", script],
                           input_text=input_text, check=False)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LabError(f"set-up in {container} failed: {detail[-1] if detail else proc.returncode}")
+        last = detail[-1] if detail else f"rc {proc.returncode}"
+        if secret:
+            last = last.replace(secret, "***")
+        raise LabError(f"set-up in {container} failed: {last}")
     return proc.stdout
 
 
@@ -135,7 +143,7 @@ def _write_pgpass(container: str, primary_port: int, password: str) -> None:
 umask 077
 cat > /var/lib/postgresql/.pgpass
 chown postgres:postgres /var/lib/postgresql/.pgpass
-""", input_text=f"127.0.0.1:{primary_port}:*:{REPLICATOR}:{password}\n")
+""", input_text=f"127.0.0.1:{primary_port}:*:{REPLICATOR}:{password}\n", secret=password)
 
 
 def _set_passwords(container: str, password: str, *, primary: bool) -> None:
@@ -149,7 +157,7 @@ def _set_passwords(container: str, password: str, *, primary: bool) -> None:
         ]
     stmts.append(f"CREATE DATABASE {DBNAME};")
     _sh(container, "runuser -u postgres -- psql -q -X -v ON_ERROR_STOP=1 -f - >/dev/null",
-        input_text="\n".join(stmts) + "\n")
+        input_text="\n".join(stmts) + "\n", secret=quoted)
 
 
 def ensure_primary(container: str, host: HostSpec, password: str) -> bool:
