@@ -121,7 +121,7 @@ def build_topology(app_hosts: int, port_base: int) -> Topology:
     """
     limit = MAX_HOSTS - len(FIXED_HOSTS)
     if not 0 <= app_hosts <= limit:
-        raise InputError(f"--hosts must be between 0 and {limit}, got {app_hosts}",
+        raise InputError(f"must be between 0 and {limit}, got {app_hosts}",
                          field="--hosts")
     names = [*FIXED_HOSTS, *((f"app-{i}", Role.APP_LIGHT) for i in range(1, app_hosts + 1))]
     hosts = []
