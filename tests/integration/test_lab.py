@@ -240,3 +240,15 @@ def test_a_recreated_primary_gets_its_replicas_and_dataset_back(lab: Lab) -> Non
                                   "WHERE key IN ('scale', 'seed', 'patients')").fetchall())
     assert after == before
     assert all(r.healthy for r in lifecycle.status(lab.settings))
+
+
+def test_a_host_whose_processes_died_behind_podmans_back_is_made_again(lab: Lab) -> None:
+    """As when a machine ends every process: podman still says 'running', sshd is gone."""
+    name = containers.container_name(lab.settings, "app-his-1")
+    pids = podman.run(["inspect", "--format", "{{.State.ConmonPid}} {{.State.Pid}}", name])
+    for pid in pids.stdout.split():
+        os.kill(int(pid), 9)  # the container's own conmon and init, by their exact ids
+    result = lifecycle.up(lab.settings)
+    assert "app-his-1" in result.created
+    assert "app-his-1" in result.removed
+    assert all(r.healthy for r in lifecycle.status(lab.settings))

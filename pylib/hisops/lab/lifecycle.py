@@ -76,6 +76,19 @@ def _wait_port(port: int, timeout: float) -> bool:
     return False
 
 
+# podman states from which `podman start` works; any other state but running is recreated
+RESTARTABLE = frozenset({"exited", "created", "stopped", "configured"})
+
+
+def _broken(st: podman.ContainerState, host: HostSpec) -> bool:
+    """A container podman calls running whose sshd does not answer (its processes were killed
+    behind podman's back, as when a CI machine ends every process), or one stuck in a state
+    such as 'stopping' that podman can neither start nor stop: it is removed and made again."""
+    if st.running:
+        return not _wait_port(host.ssh_port, 3)
+    return st.status not in RESTARTABLE
+
+
 def up(settings: LabSettings, *, app_hosts: int | None = None, scale: float | None = None,
        seed: int | None = None, rebuild: bool = False) -> UpResult:
     """Bring the lab to the wanted shape; see the module docstring for the guarantees."""
@@ -98,7 +111,8 @@ def _up(settings: LabSettings, *, app_hosts: int | None, scale: float | None,
     have = containers.existing(settings)
     names = {h.name for h in topo.hosts}
     stale = sorted(n for n, st in have.items()
-                   if n not in names or not containers.matches(st, topo.get(n)))
+                   if n not in names or not containers.matches(st, topo.get(n))
+                   or _broken(st, topo.get(n)))
     containers.remove(settings, stale)
     for name in stale:
         have.pop(name)
