@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 
-pytest_plugins = ["tests.fixtures.pg", "tests.fixtures.sshd"]
+pytest_plugins = ["tests.fixtures.pg", "tests.fixtures.sshd", "tests.fixtures.lab"]
 
 
 @pytest.fixture(autouse=True)

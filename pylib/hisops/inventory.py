@@ -45,17 +45,19 @@ def _check_yaml_inventory(path: Path) -> None:
             return
         if not isinstance(body, dict):
             raise InventoryError("a group is a mapping with hosts, children or vars",
-                                 file=str(path), line=doc.line_of(loc), field=".".join(map(str, loc)))
+                                 file=str(path), line=doc.line_of(loc),
+                                 field=".".join(map(str, loc)))
         for key, value in body.items():
             field_loc = (*loc, key)
-            where = {"file": str(path), "line": doc.line_of(field_loc),
-                     "field": ".".join(map(str, field_loc))}
+            line, field_name = doc.line_of(field_loc), ".".join(map(str, field_loc))
             if key not in _GROUP_KEYS:
-                raise InventoryError("unknown key (expected hosts, children or vars)", **where)
+                raise InventoryError("unknown key (expected hosts, children or vars)",
+                                     file=str(path), line=line, field=field_name)
             if value is None:
                 continue
             if not isinstance(value, dict):
-                raise InventoryError(f"'{key}' must be a mapping", **where)
+                raise InventoryError(f"'{key}' must be a mapping", file=str(path), line=line,
+                                     field=field_name)
             if key == "children":
                 for child, child_body in value.items():
                     group(str(child), child_body, (*field_loc, child))
@@ -65,7 +67,7 @@ def _check_yaml_inventory(path: Path) -> None:
                         raise InventoryError("host variables must be a mapping",
                                              file=str(path),
                                              line=doc.line_of((*field_loc, host)),
-                                             field=f"{where['field']}.{host}")
+                                             field=f"{field_name}.{host}")
 
     for name, body in data.items():
         group(str(name), body, (name,))

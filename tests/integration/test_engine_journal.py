@@ -34,13 +34,15 @@ def test_kill_resume_and_verify_on_each_backend(tmp_path: Path, journal_env: dic
     assert resumed.rc == 0, resumed.err
     assert read_log(tmp_path) == ["s1", "s2", "s4", "s5"]
     verified = hisops("journal", "verify", "--json", env=journal_env)
-    assert verified.rc == 0 and verified.json()["ok"] is True
+    assert verified.rc == 0
+    assert verified.json()["ok"] is True
     shown = hisops("show", runs[0]["run_id"], "--json", env=journal_env).json()
     kinds = [r["kind"] for r in shown["timeline"]]
     assert kinds.count("run.resumed") == 1
     assert kinds[-2:] == ["run.finished", "lock.released"]
     started = shown["timeline"][0]["payload"]
-    assert started["operator"] and started["plan_hash"] == shown["plan_hash"]
+    assert started["operator"]
+    assert started["plan_hash"] == shown["plan_hash"]
     assert started["params"]["dir"] == str(tmp_path)
 
 
@@ -55,7 +57,8 @@ def test_journal_verify_detects_an_edited_record(tmp_path: Path) -> None:
                      "WHERE kind = 'step.finished'")
     broken = hisops("journal", "verify", env=env)
     assert broken.rc == 1
-    assert "BROKEN" in broken.out and "edited" in broken.out
+    assert "BROKEN" in broken.out
+    assert "edited" in broken.out
 
 
 def test_secret_from_an_ansible_vault_file(tmp_path: Path) -> None:
@@ -81,7 +84,8 @@ def test_secret_from_an_ansible_vault_file(tmp_path: Path) -> None:
     wrong = hisops("run", "tests/data/runbooks/secret.yml", "-i", INV, "-e", f"dir={tmp_path}",
                    "--vault-file", str(vault_file), "--yes",
                    env=env_with(HISOPS_VAULT_PASSWORD="wrong"))
-    assert wrong.rc == 2 and "cannot decrypt vault" in wrong.err
+    assert wrong.rc == 2
+    assert "cannot decrypt vault" in wrong.err
 
 
 def test_missing_secret_is_bad_input_and_runs_nothing(tmp_path: Path) -> None:

@@ -100,11 +100,13 @@ def test_kill_inside_non_idempotent_step_needs_a_decision(tmp_path: Path) -> Non
     run_id = last_run()["run_id"]
     refused = hisops("resume", run_id)
     assert refused.rc == 3
-    assert "--retry-step s4" in refused.err and "\n" not in refused.err.strip()
+    assert "--retry-step s4" in refused.err
+    assert "\n" not in refused.err.strip()
     assert read_log(tmp_path) == ["s1", "s2"]
 
     no_reason = hisops("resume", run_id, "--skip-step", "s4")
-    assert no_reason.rc == 3 and "--reason" in no_reason.err
+    assert no_reason.rc == 3
+    assert "--reason" in no_reason.err
 
     resumed = hisops("resume", run_id, "--retry-step", "s4")
     # s4 sleeps again under the same plan: the honest cost of a retry.
@@ -142,4 +144,5 @@ def test_resume_refuses_a_changed_plan(tmp_path: Path) -> None:
     assert killed.rc == -signal.SIGKILL
     runbook.write_text(runbook.read_text().replace("echo s5", "echo s5-changed"))
     refused = hisops("resume", last_run()["run_id"])
-    assert refused.rc == 3 and "plan changed" in refused.err
+    assert refused.rc == 3
+    assert "plan changed" in refused.err

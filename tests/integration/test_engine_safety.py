@@ -26,7 +26,8 @@ def approval_run(directory: Path, operator: str = "alice") -> str:
     assert result.rc == 3, result.err  # waiting for an approval is "refused to go on"
     assert "waiting at 'gate'" in result.err
     run = last_run()
-    assert run["status"] == "waiting" and run["waiting_step"] == "gate"
+    assert run["status"] == "waiting"
+    assert run["waiting_step"] == "gate"
     return str(run["run_id"])
 
 
@@ -35,10 +36,12 @@ def test_four_eyes_needs_a_second_person(tmp_path: Path) -> None:
     assert read_log(tmp_path) == ["before"]
 
     self_approval = hisops("approve", run_id, "--as", "alice")
-    assert self_approval.rc == 3 and "four-eyes" in self_approval.err
+    assert self_approval.rc == 3
+    assert "four-eyes" in self_approval.err
 
     still_waiting = hisops("resume", run_id)
-    assert still_waiting.rc == 3 and read_log(tmp_path) == ["before"]
+    assert still_waiting.rc == 3
+    assert read_log(tmp_path) == ["before"]
 
     ok = hisops("approve", run_id, "--as", "bob", "--reason", "change ticket 42")
     assert ok.rc == 0, ok.err
@@ -62,7 +65,8 @@ def test_approval_is_void_when_the_plan_changes(tmp_path: Path) -> None:
     runbook.write_text(runbook.read_text().replace("echo after", "echo after-v2"))
 
     refused = hisops("resume", run_id)
-    assert refused.rc == 3 and "plan changed" in refused.err
+    assert refused.rc == 3
+    assert "plan changed" in refused.err
     replanned = hisops("resume", run_id, "--accept-plan-change")
     assert replanned.rc == 3, replanned.err  # bob's approval was for the old plan
     assert "waiting at 'gate'" in replanned.err
@@ -79,7 +83,8 @@ def test_second_run_on_locked_hosts_is_refused(tmp_path: Path) -> None:
     refused = hisops("run", "tests/data/runbooks/resume.yml", "-i", INV, "-e", f"dir={other}",
                      "--yes", "--operator", "dave")
     assert refused.rc == 3
-    assert f"locked by run {holder}" in refused.err and "operator alice" in refused.err
+    assert f"locked by run {holder}" in refused.err
+    assert "operator alice" in refused.err
     assert read_log(other) == []  # nothing executed
     # A check run changes nothing and takes no lock: it may run beside the holder.
     assert hisops("run", "tests/data/runbooks/resume.yml", "-i", INV, "-e", f"dir={other}",
@@ -92,7 +97,8 @@ def test_dead_owner_lock_is_detected_and_broken_with_reason(tmp_path: Path) -> N
     try:
         wait_for_step("s4")
         live = hisops("unlock", last_run()["run_id"], "--reason", "too early")
-        assert live.rc == 3 and "still running" in live.err
+        assert live.rc == 3
+        assert "still running" in live.err
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -134,7 +140,8 @@ def test_guard_failure_refuses_before_any_change(tmp_path: Path) -> None:
         "steps:\n  - id: change\n    kind: ssh\n    hosts: db_primary\n"
         "    command: echo changed >> {{ params.dir }}/log\n")
     refused = hisops("run", str(runbook), "-i", INV, "-e", f"dir={tmp_path}", "--yes")
-    assert refused.rc == 3 and "guard 'primary has the flag' failed" in refused.err
+    assert refused.rc == 3
+    assert "guard 'primary has the flag' failed" in refused.err
     assert read_log(tmp_path) == []
     assert hisops("locks", "--json").json() == []  # a refused run leaves no lock behind
     (tmp_path / "flag").touch()
@@ -180,12 +187,15 @@ def test_protected_environment_needs_typed_confirmation(tmp_path: Path) -> None:
     plan = hisops("plan", *[a for a in args[1:] if a not in ("--operator", "alice")], "--json")
     assert plan.json()["protected_hosts"] == ["db-a"]
     refused = hisops(*args, "--yes")  # --yes alone is not enough for a protected host
-    assert refused.rc == 3 and "--confirm production" in refused.err
+    assert refused.rc == 3
+    assert "--confirm production" in refused.err
     wrong = hisops(*args, "--yes", "--confirm", "prod")
     assert wrong.rc == 3
-    assert read_log(tmp_path) == [] and hisops("runs", "--json").json() == []
+    assert read_log(tmp_path) == []
+    assert hisops("runs", "--json").json() == []
     confirmed = hisops(*args, "--confirm", "production")
-    assert confirmed.rc == 3 and "waiting at 'gate'" in confirmed.err  # it ran up to the gate
+    assert confirmed.rc == 3
+    assert "waiting at 'gate'" in confirmed.err
     assert read_log(tmp_path) == ["before"]
 
 

@@ -61,7 +61,8 @@ def test_broken_field_names_file_line_and_field(
     err = error_for(tmp_path, GOOD.replace(old, new, 1))
     text = err.one_line()
     assert "\n" not in text
-    assert err.file and err.file.endswith("rb.yml")
+    assert err.file
+    assert err.file.endswith("rb.yml")
     assert err.field == field
     assert err.line == line
     assert words in text
@@ -75,13 +76,15 @@ def test_missing_required_field(tmp_path: Path) -> None:
 
 def test_malformed_yaml_gives_line(tmp_path: Path) -> None:
     err = error_for(tmp_path, "name: x\nsummary: [unclosed\nsteps: []\n")
-    assert err.line is not None and err.line >= 2
+    assert err.line is not None
+    assert err.line >= 2
     assert "invalid YAML" in err.one_line()
 
 
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     err = error_for(tmp_path, "name: x\nname: y\nsummary: s\nsteps: []\n")
-    assert err.line == 2 and "duplicate" in err.one_line()
+    assert err.line == 2
+    assert "duplicate" in err.one_line()
 
 
 def test_duplicate_step_ids(tmp_path: Path) -> None:
@@ -99,7 +102,8 @@ def test_missing_playbook_is_named(tmp_path: Path) -> None:
     text = ("name: x\nsummary: s\nsteps:\n  - id: a\n    kind: playbook\n    hosts: all\n"
             "    playbook: nowhere.yml\n")
     err = error_for(tmp_path, text)
-    assert err.field == "steps[0].playbook" and err.line == 7
+    assert err.field == "steps[0].playbook"
+    assert err.line == 7
 
 
 def test_bad_expression_syntax(tmp_path: Path) -> None:
@@ -125,7 +129,8 @@ def test_wrong_type_on_command_line() -> None:
     with pytest.raises(ParameterError) as info:
         resolve_parameters(loaded.runbook.parameters, {"count": "two"}, inventory=inventory(),
                            runbook_file="good.yml", environ={})
-    assert "parameter count" in info.value.one_line() and "int" in info.value.one_line()
+    assert "parameter count" in info.value.one_line()
+    assert "int" in info.value.one_line()
 
 
 def test_secret_refused_on_command_line() -> None:
@@ -151,4 +156,5 @@ def test_broken_inventory_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "all:\n  children:\n    db:\n      hostz:\n        a: {}\n", "inv.yml")
     with pytest.raises(InventoryError) as info:
         Inventory(path)
-    assert info.value.line == 4 and info.value.field == "all.children.db.hostz"
+    assert info.value.line == 4
+    assert info.value.field == "all.children.db.hostz"

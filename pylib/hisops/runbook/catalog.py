@@ -25,10 +25,10 @@ def inventory_sources() -> list[Path]:
         return []
     found: list[Path] = []
     for entry in sorted(folder.iterdir()):
-        if entry.is_dir() and any(p.suffix in (".yml", ".yaml", ".ini") or p.name == "hosts"
-                                  for p in entry.iterdir()):
-            found.append(entry)
-        elif entry.is_file() and entry.suffix in (".yml", ".yaml"):
+        inventory_dir = entry.is_dir() and any(
+            p.suffix in (".yml", ".yaml", ".ini") or p.name == "hosts" for p in entry.iterdir())
+        inventory_file = entry.is_file() and entry.suffix in (".yml", ".yaml")
+        if inventory_dir or inventory_file:
             found.append(entry)
     return found
 

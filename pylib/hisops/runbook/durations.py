@@ -10,8 +10,9 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(value: int | str) -> int:
     """Seconds in ``value``; ``ValueError`` with a readable message when it is not a duration."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like 30s, 5m, 1h30m")
+    if isinstance(value, bool):  # pydantic reports ValueError as a field error; keep it
+        raise ValueError(  # noqa: TRY004
+            "a duration is a number of seconds or a string like 30s, 5m, 1h30m")
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a duration cannot be negative")
