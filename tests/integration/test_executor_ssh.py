@@ -157,11 +157,13 @@ def test_local_host_runs_through_bash() -> None:
     assert (out.status, out.rc, out.stdout) == (HostStatus.FAILED, 4, "bash\n")
 
 
-def test_local_timeout_kills_the_process_group() -> None:
+def test_local_timeout_kills_the_command_and_its_children() -> None:
     local = connection_for("controller", {"ansible_connection": "local"})
     marker = f"hisops-local-{uuid.uuid4().hex}"
     t0 = time.monotonic()
-    out = run_command([local], f"sleep 30; : {marker}", timeout_s=1)["controller"]
+    # a grandchild too: bash -> bash -> sleep
+    out = run_command([local], f"bash -c 'sleep 30; : {marker}-inner'; : {marker}",
+                      timeout_s=1)["controller"]
     assert out.status == HostStatus.TIMEOUT
     assert time.monotonic() - t0 < 4
     time.sleep(0.3)

@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import shlex
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from hisops.errors import ExecutorError
 from hisops.executors.results import HostConnection, HostOutcome, HostStatus
+from hisops.executors.stopping import kill_descendants_and_self
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,8 @@ def _run_local(
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv built by _wrap, bash runs the command
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **env}, start_new_session=True,
+            # stays in our process group: whoever kills hisops' group kills the command too
+            env={**os.environ, **env},
         )
     except OSError as exc:
         return HostOutcome(host=conn.name, status=HostStatus.FAILED,
@@ -332,28 +333,20 @@ def _run_local(
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
+        kill_descendants_and_self(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a daemonised grandchild still holds the pipes
+            proc.kill()
+            out, err = b"", b""
         return HostOutcome(
             host=conn.name, status=HostStatus.TIMEOUT, rc=None,
             stdout=_cap(out.decode(errors="replace")), stderr=_cap(err.decode(errors="replace")),
-            detail=f"{conn.name} (local): no exit after {timeout_s:g}s; process group killed",
+            detail=f"{conn.name} (local): no exit after {timeout_s:g}s; command and its "
+                   "children killed",
         )
     return _exited(conn, proc.returncode, out.decode(errors="replace"),
                    err.decode(errors="replace"))
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            continue
-        return
 
 
 def _exited(conn: HostConnection, rc: int, stdout: str, stderr: str) -> HostOutcome:

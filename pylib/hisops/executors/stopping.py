@@ -6,6 +6,10 @@ module it runs (a restore, a schema change) live in process groups of their own:
 that SIGKILL, orphaned, and keep changing the host. hisops therefore freezes ansible-playbook,
 kills every worker's group, then the main group, before letting ansible-runner finish up.
 ansible-runner's own `timeout` is not used for the same reason.
+
+If hisops itself is SIGKILLed, nothing here runs: ansible-playbook lives in a pty session of
+its own (pexpect, with SIGHUP ignored) and carries on. Progress events carry its pid so that
+a later resume can call `stop_process_tree` on it.
 """
 
 from __future__ import annotations
@@ -105,6 +109,27 @@ def _children(pid: int) -> list[int]:
         if len(fields) > 1 and fields[1] == str(pid):
             found.append(int(entry.name))
     return found
+
+
+def kill_descendants_and_self(pid: int) -> None:
+    """SIGKILL `pid` and everything it started, freezing each process first so that none can
+    fork a replacement between the scan and the kill. For a child that shares our process
+    group (so that a kill of the caller's group, or a terminal's Ctrl-C, still reaches it)."""
+    frozen: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            os.kill(current, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        frozen.append(current)
+        pending.extend(_children(current))
+    for victim in frozen:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
 
 
 def stop_process_tree(main_pid: int) -> None:
