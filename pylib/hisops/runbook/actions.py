@@ -115,6 +115,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         roles_path=tuple(paths.roles_dirs()),
         serial=action.serial_patterns,
         cancel=ctx.cancelled,
+        resolved=ansible_exec.ResolvedHosts(targets=action.hosts, batches=action.serial),
     )
     result = ansible_exec.run_playbook(request)
     for outcome in result.hosts.values():
