@@ -58,7 +58,8 @@ def test_run_over_real_ssh_is_idempotent(tmp_path: Path, sshd: SshdServer) -> No
     assert set(steps["whoami"]["hosts"]) == {"node-1", "node-2"}
     # both logical hosts share one sshd and one folder: the second sees the first's write
     assert read_log(out).count("written") >= 1
-    assert (out / "marker-node-1.txt").exists() and (out / "marker-node-2.txt").exists()
+    assert (out / "marker-node-1.txt").exists()
+    assert (out / "marker-node-2.txt").exists()
 
     second = hisops(*args)
     assert second.rc == 0, second.err

@@ -17,6 +17,7 @@ from typing import Any
 from hisops import paths
 from hisops.executors import ansible as ansible_exec
 from hisops.executors import ssh as ssh_exec
+from hisops.executors.inventory import ResolvedHosts
 from hisops.executors.results import HostOutcome, HostStatus
 from hisops.inventory import Inventory
 from hisops.runbook.expressions import ExpressionError, render
@@ -115,7 +116,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         roles_path=tuple(paths.roles_dirs()),
         serial=action.serial_patterns,
         cancel=ctx.cancelled,
-        resolved=ansible_exec.ResolvedHosts(targets=action.hosts, batches=action.serial),
+        resolved=ResolvedHosts(targets=action.hosts, batches=action.serial),
     )
     result = ansible_exec.run_playbook(request)
     for outcome in result.hosts.values():
