@@ -54,7 +54,7 @@ def read_vault(path: Path, password: str | None) -> dict[str, Any]:
     """Decrypt an ansible-vault YAML file of ``name: value`` pairs."""
     from ansible.parsing.vault import AnsibleVaultError, VaultLib, VaultSecret
 
-    password = password or os.environ.get("HISOPS_VAULT_PASSWORD")
+    password = password or os.environ.pop("HISOPS_VAULT_PASSWORD", None)
     password_file = os.environ.get("HISOPS_VAULT_PASSWORD_FILE")
     if password is None and password_file:
         password = Path(password_file).read_text(encoding="utf-8").strip()

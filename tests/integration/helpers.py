@@ -46,6 +46,21 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+def kill_during(step: str, *args: str, delay: float = 0.0) -> str:
+    """Start ``hisops ARGS``, SIGKILL its whole process group ``delay`` seconds after ``step``
+    started, and return the run id: a crash mid-step, as when a controller loses power."""
+    import signal
+
+    proc = start(*args)
+    try:
+        wait_for_step(step)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return str(last_run()["run_id"])
+
+
 def last_run(env: dict[str, str] | None = None) -> dict[str, Any]:
     runs = hisops("runs", "--json", env=env).json()
     assert runs, "no run in the journal"

@@ -6,7 +6,6 @@ Real ansible-runner and real local commands; the kill is a real SIGKILL of the p
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from tests.integration.helpers import (
     LOCAL_INVENTORY,
     env_with,
     hisops,
+    kill_during,
     last_run,
     read_log,
-    start,
-    wait_for_step,
 )
 
 RUNBOOK = "tests/data/runbooks/resume.yml"
@@ -73,12 +71,7 @@ def test_kill_at_step_boundary_then_resume(tmp_path: Path, boundary: str) -> Non
 
 
 def test_kill_inside_idempotent_step_reruns_it(tmp_path: Path) -> None:
-    proc = start(*run_args(tmp_path, "-e", "pause=6"))
-    try:
-        wait_for_step("s3")
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    kill_during("s3", *run_args(tmp_path, "-e", "pause=6"))
     run = last_run()
     assert {s["id"]: s["status"] for s in run["steps"]}["s3"] == "running"
     # s3 is idempotent: resume re-runs it without asking (and pays its pause again).
@@ -91,13 +84,8 @@ def test_kill_inside_idempotent_step_reruns_it(tmp_path: Path) -> None:
 
 
 def test_kill_inside_non_idempotent_step_needs_a_decision(tmp_path: Path) -> None:
-    proc = start(*run_args(tmp_path, "-e", "s4_sleep=8"))
-    try:
-        wait_for_step("s4")
-        os.killpg(proc.pid, signal.SIGKILL)  # the sleep dies with it: s4 never appended
-    finally:
-        proc.wait(timeout=30)
-    run_id = last_run()["run_id"]
+    run_id = kill_during("s4", *run_args(tmp_path, "-e", "s4_sleep=8"))
+    # the local sleep died with hisops's process group: s4 never appended
     refused = hisops("resume", run_id)
     assert refused.rc == 3
     assert "--retry-step s4" in refused.err
@@ -118,13 +106,7 @@ def test_kill_inside_non_idempotent_step_needs_a_decision(tmp_path: Path) -> Non
 
 
 def test_skip_step_is_journaled_with_reason(tmp_path: Path) -> None:
-    proc = start(*run_args(tmp_path, "-e", "s4_sleep=8"))
-    try:
-        wait_for_step("s4")
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    run_id = last_run()["run_id"]
+    run_id = kill_during("s4", *run_args(tmp_path, "-e", "s4_sleep=8"))
     resumed = hisops("resume", run_id, "--skip-step", "s4", "--reason", "done by hand",
                      "--operator", "carol")
     assert resumed.rc == 0, resumed.err

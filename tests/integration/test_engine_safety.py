@@ -11,6 +11,7 @@ from tests.integration.helpers import (
     LOCAL_INVENTORY,
     env_with,
     hisops,
+    kill_during,
     last_run,
     read_log,
     start,
@@ -208,3 +209,32 @@ def test_retries_rerun_failed_hosts_until_success(tmp_path: Path) -> None:
     steps = {s["id"]: s for s in result.json()["steps"]}
     assert steps["flaky_command"]["status"] == "changed"
     assert steps["flaky_playbook"]["status"] == "changed"
+
+
+def test_canary_secret_not_on_disk_after_a_crash_mid_playbook(tmp_path: Path) -> None:
+    """SIGKILL while the secret-using playbook runs: no scrub or cleanup ever happens, so the
+    secret must not be on disk: not in the environment ansible-runner records, and its vars
+    file already gone once ansible-playbook started."""
+    canary = "CANARY-crash-4d2c77"
+    runbook = tmp_path / "slow-secret.yml"
+    runbook.write_text(Path("tests/data/runbooks/secret.yml").read_text().replace(
+        "../playbooks/use_secret.yml",
+        str(Path("tests/data/playbooks/use_secret.yml").resolve())).replace(
+        "      marker_dir: \"{{ params.dir }}\"",
+        "      marker_dir: \"{{ params.dir }}\"\n      secret_pause: 20"))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.environ["HISOPS_SECRET_DB_PASSWORD"] = canary
+    try:
+        # 6 s: ansible-playbook has started and is inside the 20 s pause of the play
+        kill_during("play", "run", str(runbook), "-i", INV, "-e", f"dir={out}", "--yes",
+                    delay=6)
+    finally:
+        del os.environ["HISOPS_SECRET_DB_PASSWORD"]
+    steps = {s["id"]: s["status"] for s in last_run()["steps"]}
+    assert steps == {"play": "running"}, "the kill did not land inside the playbook"
+    home = Path(os.environ["HISOPS_HOME"])
+    assert any(home.rglob("command")), "ansible-runner had not started: nothing tested"
+    hits = subprocess.run(["grep", "-rl", canary, str(home), "/dev/shm", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert hits.stdout == "", f"canary found in: {hits.stdout}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hisops.executors.artifacts import (
     render_secrets_yaml,
     scrub_artifacts,
     secrets_vars_file,
+    sweep_stale_secret_dirs,
     validate_var_names,
 )
 
@@ -29,7 +31,8 @@ _UnsafeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_s
 
 
 def test_secrets_file_is_private_and_removed_afterwards() -> None:
-    with secrets_vars_file({"db_password": "s3cr3t-value"}) as path:
+    with secrets_vars_file({"db_password": "s3cr3t-value"}) as holder:
+        path = holder.write()
         assert path is not None
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -45,7 +48,8 @@ def test_secrets_file_is_removed_when_the_run_raises() -> None:
     seen: list[Path] = []
 
     def failing_run() -> None:
-        with secrets_vars_file({"k": "value-1234"}) as path:
+        with secrets_vars_file({"k": "value-1234"}) as holder:
+            path = holder.write()
             assert path is not None
             seen.append(path)
             raise RuntimeError("run blew up")
@@ -57,8 +61,35 @@ def test_secrets_file_is_removed_when_the_run_raises() -> None:
 
 
 def test_no_secrets_no_file() -> None:
-    with secrets_vars_file({}) as path:
-        assert path is None
+    with secrets_vars_file({}) as holder:
+        assert holder.write() is None
+
+
+def test_secrets_file_goes_once_consumed_and_comes_back_for_the_next_batch() -> None:
+    with secrets_vars_file({"k": "value-1234"}) as holder:
+        path = holder.write()
+        assert path is not None
+        holder.consumed()  # ansible-playbook has started: it read the file
+        assert not path.exists()
+        again = holder.write()  # the next serial batch
+        assert again == path
+        assert again.read_text().count("value-1234") == 1
+
+
+def test_stale_secret_folders_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f"hisops-secrets-{dead.stdout.strip()}-abc"
+    live = tmp_path / f"hisops-secrets-{os.getpid()}-def"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "secrets.yml").write_text("k: v\n")
+    assert sweep_stale_secret_dirs(str(tmp_path)) == [stale]
+    assert not stale.exists()
+    assert live.exists()
 
 
 @pytest.mark.parametrize("value", [

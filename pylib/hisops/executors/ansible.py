@@ -29,6 +29,7 @@ from ansible_runner.exceptions import AnsibleRunnerException
 
 from hisops.errors import ExecutorError, Interrupted, InventoryError
 from hisops.executors.artifacts import (
+    SecretsFile,
     artifact_digest,
     scrub_artifacts,
     secrets_vars_file,
@@ -132,13 +133,13 @@ def run_playbook(req: PlaybookRequest) -> PlaybookResult:
     runs: list[_BatchRun] = []
     guard = InterruptGuard()
     try:
-        with secrets_vars_file(req.secrets) as secrets_path, guard:
+        with secrets_vars_file(req.secrets) as secrets_file, guard:
             for i, hosts in enumerate(batches, start=1):
                 if req.serial:
                     ident, parent = f"{req.ident}-b{i}", artifact_root
                 else:
                     ident, parent = req.ident, artifact_root.parent
-                run = _run_once(req, playbook, hosts, ident, parent, env, secrets_path, guard)
+                run = _run_once(req, playbook, hosts, ident, parent, env, secrets_file, guard)
                 runs.append(run)
                 if guard.interrupted or not run.succeeded:
                     break
@@ -183,16 +184,17 @@ class _BatchRun:
 
 def _run_once(
     req: PlaybookRequest, playbook: Path, hosts: Sequence[str], ident: str, artifact_parent: Path,
-    env: dict[str, str], secrets_path: Path | None, guard: InterruptGuard,
+    env: dict[str, str], secrets_file: SecretsFile, guard: InterruptGuard,
 ) -> _BatchRun:
     def on_status(data: dict[str, Any], runner_config: Any = None) -> None:
         # data holds the full environment on 'starting': log the status only
         log.debug("ansible-runner %s: %s", ident, data.get("status"))
 
     watch = RunWatch(req.timeout_s, req.cancel, guard)
-    tracker = _Tracker(ident, req.on_event, watch.note_event)
+    tracker = _Tracker(ident, req.on_event, watch.note_event, secrets_file.consumed)
 
     args: list[str] = []
+    secrets_path = secrets_file.write()
     if secrets_path is not None:
         args += ["-e", f"@{secrets_path}"]
     if req.check:
@@ -242,7 +244,9 @@ class _Tracker:
     """Per-host facts from structured job events, plus progress forwarded to the caller."""
 
     def __init__(self, ident: str, on_event: Callable[[dict[str, Any]], None] | None,
-                 note: Callable[[dict[str, Any]], None]) -> None:
+                 note: Callable[[dict[str, Any]], None],
+                 on_playbook_start: Callable[[], None] = lambda: None) -> None:
+        self.on_playbook_start = on_playbook_start
         self.ident = ident
         self.on_event = on_event
         self.note = note
@@ -251,6 +255,9 @@ class _Tracker:
 
     def __call__(self, event: dict[str, Any]) -> bool:
         try:
+            if event.get("event") == "playbook_on_start":
+                # ansible-playbook has parsed its -e @file: the secrets file can go now
+                self.on_playbook_start()
             self.note(event)
             self._track(event)
         except Exception:  # never let bookkeeping stop ansible-runner

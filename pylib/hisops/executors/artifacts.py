@@ -82,24 +82,81 @@ def _secrets_base_dir() -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def secrets_vars_file(secrets: Mapping[str, str]) -> Iterator[Path | None]:
-    """A 0600 vars file in a private 0700 temp dir outside any artifact tree, removed on exit.
+_SECRETS_PREFIX = "hisops-secrets-"
 
-    Yields None when there are no secrets, so callers need no special case.
+
+def sweep_stale_secret_dirs(base: str | None = None) -> list[Path]:
+    """Remove secrets folders whose hisops process is gone (it was SIGKILLed before its
+    ``finally`` could run). The owner's pid is part of each folder's name."""
+    root = Path(base or _secrets_base_dir() or tempfile.gettempdir())
+    removed: list[Path] = []
+    for folder in root.glob(f"{_SECRETS_PREFIX}*-*"):
+        pid_text = folder.name.removeprefix(_SECRETS_PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # its owner still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.warning("removed %d secrets folder(s) left by a killed hisops process", len(removed))
+    return removed
+
+
+class SecretsFile:
+    """The 0600 vars file ansible-playbook reads secrets from, living as briefly as possible.
+
+    ``write()`` before each ansible-playbook start; ``consumed()`` as soon as the playbook has
+    started (it has parsed its extra vars by then) deletes it, so a crash of hisops during a
+    long play leaves nothing behind. Folders of crashed processes are swept at the next start.
     """
-    if not secrets:
-        yield None
-        return
-    tmpdir = Path(tempfile.mkdtemp(prefix="hisops-secrets-", dir=_secrets_base_dir()))
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        self.secrets = dict(secrets)
+        self.folder: Path | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.folder is None else self.folder / "secrets.yml"
+
+    def write(self) -> Path | None:
+        if not self.secrets:
+            return None
+        if self.folder is None:
+            sweep_stale_secret_dirs()
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{_SECRETS_PREFIX}{os.getpid()}-",
+                                                dir=_secrets_base_dir()))
+        path = self.folder / "secrets.yml"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(render_secrets_yaml(self.secrets))
+        return path
+
+    def consumed(self) -> None:
+        path = self.path
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+@contextlib.contextmanager
+def secrets_vars_file(secrets: Mapping[str, str]) -> Iterator[SecretsFile]:
+    """A :class:`SecretsFile` removed on exit, whatever happens."""
+    holder = SecretsFile(secrets)
     try:
-        path = tmpdir / "secrets.yml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_secrets_yaml(secrets))
-        yield path
+        yield holder
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        holder.remove()
 
 
 def secret_variants(secrets: Mapping[str, str]) -> list[bytes]:

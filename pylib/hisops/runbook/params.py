@@ -136,6 +136,10 @@ def resolve_parameters(
                     "the prompt", file=runbook_file, field=f"-e {name}")
             env_name = f"HISOPS_SECRET_{name.upper()}"
             secret: str | None = environ.get(env_name)
+            if secret is not None and environ is os.environ:
+                # Taken out of our environment at once: ansible-runner writes the process
+                # environment into its artifacts while a playbook runs, and children inherit it.
+                del os.environ[env_name]
             if secret is None:
                 if vault is None:
                     vault = _vault_secrets(vault_file, vault_password)
