@@ -71,6 +71,9 @@ def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tup
     from hisops.runbook.params import parse_extra_vars
     from hisops.runbook.session import prepare
 
+    if inventory is None and not paths.default_inventory().exists():
+        raise InputError(f"no inventory given (-i) and the lab's {paths.default_inventory()} "
+                         "does not exist: start the lab with 'hisops lab up' or pass -i FILE")
     prepared = prepare(runbook, inventory or paths.default_inventory(), limit=limit,
                        given=parse_extra_vars(list(extra)), vault_file=vault_file,
                        prompt=_prompt_secret)
