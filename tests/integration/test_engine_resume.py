@@ -128,3 +128,25 @@ def test_resume_refuses_a_changed_plan(tmp_path: Path) -> None:
     refused = hisops("resume", last_run()["run_id"])
     assert refused.rc == 3
     assert "plan changed" in refused.err
+
+
+def test_resume_stops_an_ansible_playbook_that_outlived_a_killed_run(tmp_path: Path) -> None:
+    """ansible-playbook runs in a session of its own: a SIGKILL of hisops leaves it running.
+    Resume must stop it before running the step again, or the step would run twice at once."""
+    import os
+
+    run_id = kill_during("s3", *run_args(tmp_path, "-e", "pause=15"), delay=4)
+    timeline = hisops("show", run_id, "--json").json()["timeline"]
+    pids = [r["payload"]["pid"] for r in timeline if r["kind"] == "step.process"]
+    assert len(pids) == 1, "the playbook's pid was not journaled"
+    pid = pids[0]
+    os.kill(pid, 0)  # still alive: the orphan this test is about
+    resumed = hisops("resume", run_id, "--json")
+    # the step is idempotent, so resume re-runs it (and pays the 15 s pause again)
+    assert resumed.rc == 0, resumed.err
+    stopped = [r for r in hisops("show", run_id, "--json").json()["timeline"]
+               if r["kind"] == "step.orphan_stopped"]
+    assert [r["payload"] for r in stopped] == [{"step": "s3", "pid": pid}]
+    assert not Path(f"/proc/{pid}").exists() or b"ansible-playbook" not in Path(
+        f"/proc/{pid}/cmdline").read_bytes()
+    assert_final_state(tmp_path)

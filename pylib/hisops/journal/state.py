@@ -28,6 +28,7 @@ class StepState:
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_digest: str = ""
     rollback: dict[str, Any] | None = None
+    processes: list[dict[str, Any]] = field(default_factory=list)  # pid, machine
 
     @property
     def finished_ok(self) -> bool:
@@ -144,6 +145,7 @@ def apply_record(state: RunState, rec: Record) -> None:  # noqa: C901 - a branch
         step.ended_at = ""
         step.hosts = {}
         step.detail = ""
+        step.processes = []
     elif kind == rk.STEP_HOST:
         step = state.step(p["step"])
         step.hosts[p["host"]] = {k: v for k, v in p.items() if k not in ("step", "host")}
@@ -153,6 +155,9 @@ def apply_record(state: RunState, rec: Record) -> None:  # noqa: C901 - a branch
         step.detail = p.get("detail", "")
         step.artifact_digest = p.get("artifact_digest", "")
         step.ended_at = rec.ts
+    elif kind == rk.STEP_PROCESS:
+        state.step(p["step"]).processes.append({"pid": p.get("pid"),
+                                                "machine": p.get("machine")})
     elif kind == rk.STEP_RESOLUTION:
         state.resolutions.append(dict(p))
         step = state.step(p["step"])

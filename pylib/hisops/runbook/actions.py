@@ -49,6 +49,7 @@ class ActionContext:
     check_mode: bool = False
     limit: str | None = None
     on_host: Callable[[HostOutcome], None] | None = None
+    on_process: Callable[[int], None] | None = None  # ansible-playbook's pid, once per run
     cancelled: Callable[[], bool] = lambda: False
 
     @property
@@ -98,6 +99,20 @@ def _notify(ctx: ActionContext, outcome: HostOutcome) -> None:
             log.debug("progress callback failed", exc_info=True)
 
 
+def _process_watcher(ctx: ActionContext) -> Callable[[dict[str, Any]], None]:
+    """Report each new ansible-playbook pid once: it outlives a SIGKILLed hisops, so resume
+    must be able to find and stop it before running the step again."""
+    seen: set[int] = set()
+
+    def on_event(progress: dict[str, Any]) -> None:
+        pid = progress.get("pid")
+        if isinstance(pid, int) and pid not in seen and ctx.on_process is not None:
+            seen.add(pid)
+            ctx.on_process(pid)
+
+    return on_event
+
+
 def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
                  timeout_s: int | None) -> ActionResult:
     request = ansible_exec.PlaybookRequest(
@@ -116,6 +131,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         roles_path=tuple(paths.roles_dirs()),
         serial=action.serial_patterns,
         cancel=ctx.cancelled,
+        on_event=_process_watcher(ctx),
         resolved=ResolvedHosts(targets=action.hosts, batches=action.serial),
     )
     result = ansible_exec.run_playbook(request)

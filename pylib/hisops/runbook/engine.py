@@ -137,6 +137,7 @@ class Engine:
                 resumed["plan"] = plan.as_dict()
                 resumed["previous_plan_hash"] = state.plan_hash
             run.append(rk.RUN_RESUMED, resumed)
+            run.stop_orphans()
             run.resolve_unfinished(retry_step, skip_step, reason)
             return run.execute()
 
@@ -191,6 +192,27 @@ class _Run:
         return RunOutcome(self.state.run_id, status, detail, self.state)
 
     # --- resume decisions --------------------------------------------------------------------
+
+    def stop_orphans(self) -> None:
+        """Stop an ansible-playbook that still runs an interrupted step of this run.
+
+        A SIGKILLed hisops cannot take its ansible-playbook with it (it runs in its own
+        session), so without this a resumed step could run twice at once."""
+        from hisops.executors.stopping import stop_process_tree
+
+        here = socket.gethostname()
+        for step in self.state.steps.values():
+            if step.status not in ("running", "interrupted"):
+                continue
+            for proc in step.processes:
+                pid = proc.get("pid")
+                if proc.get("machine") != here or not isinstance(pid, int):
+                    continue
+                if not _is_ansible_playbook(pid):
+                    continue  # gone, or the pid now belongs to something else
+                self.reporter.note(f"stopping ansible-playbook {pid} left running by {step.id}")
+                stop_process_tree(pid)
+                self.append(rk.ORPHAN_STOPPED, {"step": step.id, "pid": pid})
 
     def resolve_unfinished(self, retry_step: str | None, skip_step: str | None,
                            reason: str | None) -> None:
@@ -274,6 +296,8 @@ class _Run:
         if only_hosts is not None:
             action = _restrict(action, only_hosts)
         self.ctx.on_host = lambda o: self.reporter.host_done(step.id, o)
+        self.ctx.on_process = lambda pid: self.append(
+            rk.STEP_PROCESS, {"step": step.id, "pid": pid, "machine": socket.gethostname()})
 
         def rerun(hosts: tuple[str, ...]) -> ActionResult:
             return run_action(_restrict(action, hosts), self.ctx,
@@ -444,6 +468,14 @@ def _host_payload(step_id: str, outcome: HostOutcome) -> dict[str, Any]:
             "rc": outcome.rc, "changed": outcome.changed, "stdout": outcome.stdout[-4000:],
             "stderr": outcome.stderr[-2000:], "started_at": outcome.started_at,
             "ended_at": outcome.ended_at, "detail": outcome.detail}
+
+
+def _is_ansible_playbook(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"ansible-playbook" in fh.read()
+    except OSError:
+        return False
 
 
 def _ident(base: str) -> str:
