@@ -14,7 +14,6 @@ Run: .venv/bin/python benchmarks/bench_engine.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _results import save
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -188,10 +188,7 @@ def main() -> int:
     plan = bench_plan(1000, args.rounds)
     results["plan_1000_hosts"] = plan
     print(f"plan: hisops plan on 1,000 hosts {plan['plan_median_s']} s (target < 2 s)")
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (out_dir / f"engine-{stamp}.json").write_text(json.dumps(results, indent=2))
+    save("engine", results)
     return 0
 
 

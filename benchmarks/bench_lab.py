@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import save
+
 ROOT = Path(__file__).resolve().parent.parent
 HISOPS = str(Path(sys.executable).parent / "hisops")
 
@@ -73,10 +75,7 @@ def main() -> int:
     finally:
         results["down_s"] = hisops("down", env=env)
     print(json.dumps(results, indent=2))
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (out_dir / f"lab-{stamp}.json").write_text(json.dumps(results, indent=2))
+    save("lab", results)
     return 0
 
 

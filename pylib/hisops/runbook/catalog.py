@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +47,18 @@ def catalog() -> list[dict[str, Any]]:
     return entries
 
 
+def _check(kind: str, path: Path, load: Callable[[Path], object]) -> dict[str, Any]:
+    try:
+        load(path)
+    except InputError as exc:
+        return {"kind": kind, "path": str(path), "ok": False, "error": exc.one_line()}
+    return {"kind": kind, "path": str(path), "ok": True, "error": None}
+
+
 def validate_all(files: list[Path], inventories: list[Path]) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    runbooks = [f for f in files if f.suffix in (".yml", ".yaml") and "inventor" not in str(f)]
-    if not files:
-        runbooks = runbook_files()
-    for path in runbooks:
-        try:
-            load_runbook(path)
-            results.append({"kind": "runbook", "path": str(path), "ok": True, "error": None})
-        except InputError as exc:
-            results.append({"kind": "runbook", "path": str(path), "ok": False,
-                            "error": exc.one_line()})
-    for source in inventories or ([] if files else inventory_sources()):
-        try:
-            Inventory(source)
-            results.append({"kind": "inventory", "path": str(source), "ok": True, "error": None})
-        except InputError as exc:
-            results.append({"kind": "inventory", "path": str(source), "ok": False,
-                            "error": exc.one_line()})
-    return results
+    """Every given runbook (default: the shipped ones) and inventory (default: all under
+    inventories/), each checked fully; one result per file."""
+    runbooks = [f for f in files if f.suffix in (".yml", ".yaml")] if files else runbook_files()
+    sources = inventories or ([] if files else inventory_sources())
+    return ([_check("runbook", path, load_runbook) for path in runbooks]
+            + [_check("inventory", path, Inventory) for path in sources])
