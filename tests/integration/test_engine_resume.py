@@ -135,14 +135,14 @@ def test_resume_stops_an_ansible_playbook_that_outlived_a_killed_run(tmp_path: P
     Resume must stop it before running the step again, or the step would run twice at once."""
     import os
 
-    run_id = kill_during("s3", *run_args(tmp_path, "-e", "pause=15"), delay=4)
+    run_id = kill_during("s3", *run_args(tmp_path, "-e", "sleep=20"), delay=4)
     timeline = hisops("show", run_id, "--json").json()["timeline"]
     pids = [r["payload"]["pid"] for r in timeline if r["kind"] == "step.process"]
     assert len(pids) == 1, "the playbook's pid was not journaled"
     pid = pids[0]
     os.kill(pid, 0)  # still alive: the orphan this test is about
     resumed = hisops("resume", run_id, "--json")
-    # the step is idempotent, so resume re-runs it (and pays the 15 s pause again)
+    # the step is idempotent, so resume re-runs it (and pays the 20 s sleep again)
     assert resumed.rc == 0, resumed.err
     stopped = [r for r in hisops("show", run_id, "--json").json()["timeline"]
                if r["kind"] == "step.orphan_stopped"]
