@@ -158,3 +158,11 @@ def test_broken_inventory_names_file_and_line(tmp_path: Path) -> None:
         Inventory(path)
     assert info.value.line == 4
     assert info.value.field == "all.children.db.hostz"
+
+
+def test_unknown_parameter_in_targets(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("targets: [db_primary, db_standby]",
+                                           "targets: [db_primary, '{{ params.scope }}']"))
+    assert err.field == "targets[1]"
+    assert err.line == 16
+    assert "unknown parameter 'scope'" in err.one_line()

@@ -147,6 +147,8 @@ def _schema_error(exc: ValidationError, document: YamlDocument) -> RunbookError:
 
 def _template_sources(runbook: Runbook) -> Iterator[tuple[PathKey, str, bool]]:
     """(field path, source, is_expression) for every template and condition in the runbook."""
+    for t_index, target in enumerate(runbook.targets):
+        yield ("targets", t_index), target, False
     for g_index, guard in enumerate(runbook.guards):
         base: PathKey = ("guards", g_index)
         if isinstance(guard, SshGuard):
