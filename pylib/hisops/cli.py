@@ -84,7 +84,7 @@ def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tup
 def _redact_logs(prepared: Any) -> None:
     from hisops.secrets import redact_logs
 
-    redact_logs(list(prepared.secrets.values.values()))
+    redact_logs(prepared.secrets)
 
 
 class HisopsGroup(click.Group):

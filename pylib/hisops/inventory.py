@@ -154,9 +154,6 @@ class Inventory:
                                            if not k.startswith("ansible_facts")}
         return dict(self._host_vars_cache[host])
 
-    def group_hosts(self, group: str) -> list[str]:
-        return self.hosts(group)
-
     @cached_property
     def _mentions_protection(self) -> bool:
         """Whether any inventory file names ``hisops_protected`` at all; when none does, no

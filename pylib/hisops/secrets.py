@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,34 @@ import yaml
 from hisops.errors import InputError
 
 REDACTED = "********"
+MIN_SECRET_LEN = 4  # shorter values would mask innocent text everywhere
+
+
+@dataclass
+class SecretStore:
+    """Secret values by parameter name. Its repr never shows a value."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"SecretStore({sorted(self.values)})"
+
+    def redact(self, text: str) -> str:
+        for value in sorted(self.values.values(), key=len, reverse=True):
+            if len(value) >= MIN_SECRET_LEN:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def redact_obj(self, obj: Any) -> Any:
+        if not self.values:
+            return obj
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            return {k: self.redact_obj(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.redact_obj(v) for v in obj]
+        return obj
 
 
 class RedactingFilter(logging.Filter):
@@ -24,28 +53,23 @@ class RedactingFilter(logging.Filter):
     The code never logs a secret on purpose; this catches what a library might (a command
     line in a debug message, an error that quotes its input)."""
 
-    def __init__(self, values: list[str]) -> None:
+    def __init__(self, store: SecretStore) -> None:
         super().__init__()
-        self.values = sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+        self.store = store
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.values:
+        if not self.store.values:
             return True
-        message = record.getMessage()
-        for value in self.values:
-            message = message.replace(value, REDACTED)
-        record.msg, record.args = message, None
+        record.msg, record.args = self.store.redact(record.getMessage()), None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            for value in self.values:
-                text = text.replace(value, REDACTED)
-            record.exc_info, record.exc_text = None, text
+            record.exc_info, record.exc_text = None, self.store.redact(text)
         return True
 
 
-def redact_logs(values: list[str]) -> None:
+def redact_logs(store: SecretStore) -> None:
     """Install the redacting filter on every handler of the root logger."""
-    flt = RedactingFilter(values)
+    flt = RedactingFilter(store)
     for handler in logging.getLogger().handlers:
         handler.addFilter(flt)
 

@@ -24,11 +24,11 @@ from typing import Any
 import yaml
 
 from hisops.errors import ExecutorError
+from hisops.secrets import MIN_SECRET_LEN, REDACTED
 
 log = logging.getLogger(__name__)
 
-MASK = "********"
-MIN_SECRET_LEN = 4  # shorter values would mask innocent text all over the artifacts
+MASK = REDACTED
 
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -13,6 +13,7 @@ from hisops.executors.results import HostOutcome
 from hisops.journal.state import RunState
 from hisops.runbook.durations import format_duration
 from hisops.runbook.planner import Plan
+from hisops.secrets import REDACTED
 
 STATUS_STYLE = {
     "ok": "green", "changed": "yellow", "skipped": "cyan", "failed": "bold red",
@@ -43,7 +44,7 @@ def print_plan(plan: Plan) -> None:
     out_console.print(f"inventory {plan.inventory_path}" + (f"  limit {plan.limit}"
                                                              if plan.limit else ""))
     if plan.params or plan.secret_names:
-        shown = {**plan.params, **{n: "********" for n in plan.secret_names}}
+        shown = {**plan.params, **{n: REDACTED for n in plan.secret_names}}
         out_console.print("parameters: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     if plan.guards:
         out_console.print("guards (checked before any change):")

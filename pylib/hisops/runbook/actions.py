@@ -21,8 +21,8 @@ from hisops.executors.inventory import ResolvedHosts
 from hisops.executors.results import HostOutcome, HostStatus
 from hisops.inventory import Inventory
 from hisops.runbook.expressions import ExpressionError, render
-from hisops.runbook.params import SecretStore
 from hisops.runbook.planner import PlannedAction
+from hisops.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
                         artifact_digests=(result.artifact_digest,))
 
 
-def _judge(outcome: HostOutcome, expect: Mapping[str, Any], read_only: bool) -> HostOutcome:
+def judge(outcome: HostOutcome, expect: Mapping[str, Any], read_only: bool) -> HostOutcome:
     """Apply ``expect`` to a finished command; success of a changing command is 'changed'."""
     if outcome.status in (HostStatus.UNREACHABLE, HostStatus.TIMEOUT):
         return outcome
@@ -206,13 +206,13 @@ def _run_ssh(action: PlannedAction, ctx: ActionContext, *, timeout_s: int | None
         pending = []
     if pending:
         def judged(outcome: HostOutcome) -> None:
-            _notify(ctx, _judge(outcome, expect, action.read_only))
+            _notify(ctx, judge(outcome, expect, action.read_only))
 
         ran = ssh_exec.run_command([conns[h] for h in pending], action.command or "",
                                    timeout_s=timeout, max_workers=action.max_workers, env=env,
                                    on_host_done=judged)
         for host, outcome in ran.items():
-            outcomes[host] = _judge(outcome, expect, action.read_only)
+            outcomes[host] = judge(outcome, expect, action.read_only)
     ordered = {h: ctx_redact(outcomes[h], ctx.secrets) for h in action.hosts if h in outcomes}
     return ActionResult(status=summarise(ordered), hosts=ordered, detail=_failure_detail(ordered))
 

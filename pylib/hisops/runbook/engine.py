@@ -12,10 +12,9 @@ import os
 import secrets as _random
 import signal
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -27,13 +26,13 @@ from hisops.inventory import Inventory
 from hisops.journal import Journal, is_holder_alive
 from hisops.journal import records as rk
 from hisops.journal.records import LockHolder
-from hisops.journal.state import RunState, apply_record, fold
+from hisops.journal.state import RunState, StepState, apply_record, fold
 from hisops.runbook.actions import ActionContext, ActionResult, retry_failed, run_action
 from hisops.runbook.expressions import ExpressionError, truth
 from hisops.runbook.guards import check_guards
-from hisops.runbook.params import SecretStore
-from hisops.runbook.planner import Plan, PlannedStep
+from hisops.runbook.planner import Plan, PlannedAction, PlannedStep
 from hisops.runbook.reporter import NullReporter, Reporter
+from hisops.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ class Engine:
                     run.finish("refused", str(busy))
                     raise
             try:
-                check_guards(plan, inventory, run.append, timeout_scale=1.0)
+                check_guards(plan, inventory, run.append)
             except Exception as exc:
                 run.finish("refused", str(exc))
                 self.journal.release_locks(run.state.run_id)
@@ -445,7 +444,7 @@ def request_approval(journal: Journal, run_id: str, approver: str, reason: str =
     return state
 
 
-def _hosts_to_rerun(previous: Any, step: PlannedStep) -> tuple[str, ...] | None:
+def _hosts_to_rerun(previous: StepState | None, step: PlannedStep) -> tuple[str, ...] | None:
     """After a failure, re-run a step only on the hosts where it did not succeed."""
     if previous is None or previous.status != "failed" or not previous.hosts:
         return None
@@ -454,9 +453,7 @@ def _hosts_to_rerun(previous: Any, step: PlannedStep) -> tuple[str, ...] | None:
     return tuple(h for h in step.hosts if h not in good)
 
 
-def _restrict(action: Any, hosts: tuple[str, ...]) -> Any:
-    from dataclasses import replace
-
+def _restrict(action: PlannedAction, hosts: tuple[str, ...]) -> PlannedAction:
     keep = set(hosts)
     pattern = ",".join(hosts) if action.kind != "ssh" else action.pattern
     return replace(action, hosts=tuple(h for h in action.hosts if h in keep), pattern=pattern,
@@ -486,6 +483,3 @@ def _ident(base: str) -> str:
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
-
-def wait_seconds(start: float) -> float:
-    return time.monotonic() - start

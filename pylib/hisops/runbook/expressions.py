@@ -7,7 +7,7 @@ errors (StrictUndefined), never silently empty strings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -119,11 +119,3 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 
 def truth(expression: str, context: Mapping[str, Any]) -> bool:
     return bool(evaluate(expression, context))
-
-
-def check_all(sources: Iterable[tuple[str, bool]]) -> set[str]:
-    """Syntax-check many templates/expressions; return every parameter they reference."""
-    refs: set[str] = set()
-    for source, is_expression in sources:
-        refs |= param_references(source, expression=is_expression)
-    return refs

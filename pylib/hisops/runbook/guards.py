@@ -10,34 +10,33 @@ from hisops.errors import PreconditionFailed
 from hisops.executors import ssh as ssh_exec
 from hisops.inventory import Inventory
 from hisops.journal import records as rk
-from hisops.runbook.actions import _judge
+from hisops.runbook.actions import judge
 from hisops.runbook.expressions import ExpressionError, truth
 from hisops.runbook.planner import Plan, PlannedGuard
 
 Append = Callable[[str, dict[str, Any]], None]
 
 
-def _ssh_guard(guard: PlannedGuard, inventory: Inventory, timeout_scale: float) -> str:
+def _ssh_guard(guard: PlannedGuard, inventory: Inventory) -> str:
     """Empty string when the guard holds on every host, else why not."""
     if not guard.hosts:
         return "no hosts match"
     conns = [ssh_exec.connection_for(h, inventory.host_vars(h)) for h in guard.hosts]
     results = ssh_exec.run_command(conns, guard.command or "true",
-                                   timeout_s=guard.timeout_s * timeout_scale)
+                                   timeout_s=guard.timeout_s)
     problems = []
     for host in guard.hosts:
-        judged = _judge(results[host], guard.expect, read_only=True)
+        judged = judge(results[host], guard.expect, read_only=True)
         if not judged.status.is_success:
             problems.append(f"{host}: {judged.detail or judged.status.value}")
     return "; ".join(problems)
 
 
-def check_guards(plan: Plan, inventory: Inventory, append: Append, *,
-                 timeout_scale: float = 1.0) -> None:
+def check_guards(plan: Plan, inventory: Inventory, append: Append) -> None:
     context = {"params": plan.params, "steps": {}, "run": {}}
     for guard in plan.guards:
         if guard.kind == "ssh":
-            problem = _ssh_guard(guard, inventory, timeout_scale)
+            problem = _ssh_guard(guard, inventory)
         else:
             problem = ""
             for condition in guard.that:

@@ -6,7 +6,6 @@ Every problem becomes one :class:`RunbookError` naming the file, the line and th
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +222,3 @@ def _check_files(loaded: LoadedRunbook) -> None:
 def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:
     return RunbookError(message, file=str(loaded.path), line=loaded.document.line_of(loc),
                         field=format_field(loc))
-
-
-def runbook_as_json(loaded: LoadedRunbook) -> str:
-    return json.dumps(loaded.runbook.model_dump(mode="json"), sort_keys=True)

@@ -8,9 +8,7 @@ that reach the plan, the journal or any output.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,37 +17,10 @@ from hisops.errors import ParameterError
 from hisops.inventory import Inventory
 from hisops.runbook.durations import parse_duration
 from hisops.runbook.model import Parameter
+from hisops.secrets import SecretStore
 
-REDACTED = "********"
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-
-
-@dataclass
-class SecretStore:
-    """Secret values by parameter name. Its repr never shows a value."""
-
-    values: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"SecretStore({sorted(self.values)})"
-
-    def redact(self, text: str) -> str:
-        for value in sorted(self.values.values(), key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, REDACTED)
-        return text
-
-    def redact_obj(self, obj: Any) -> Any:
-        if not self.values:
-            return obj
-        if isinstance(obj, str):
-            return self.redact(obj)
-        if isinstance(obj, dict):
-            return {k: self.redact_obj(v) for k, v in obj.items()}
-        if isinstance(obj, list | tuple):
-            return [self.redact_obj(v) for v in obj]
-        return obj
 
 
 def parse_extra_vars(pairs: list[str]) -> dict[str, str]:
@@ -165,7 +136,3 @@ def resolve_parameters(
         else:
             values[name] = None
     return values, secrets
-
-
-def secret_env_names(text: str) -> list[str]:
-    return re.findall(r"HISOPS_SECRET_[A-Z0-9_]+", text)

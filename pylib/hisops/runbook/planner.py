@@ -16,6 +16,7 @@ from typing import Any
 
 from hisops.errors import RunbookError
 from hisops.inventory import Inventory
+from hisops.runbook.durations import parse_duration
 from hisops.runbook.expressions import ExpressionError, SecretValue, render, render_value
 from hisops.runbook.loader import LoadedRunbook, format_field
 from hisops.runbook.model import (
@@ -27,7 +28,7 @@ from hisops.runbook.model import (
     SshAction,
     SshGuard,
 )
-from hisops.runbook.params import REDACTED, SecretStore
+from hisops.secrets import REDACTED, SecretStore
 from hisops.yamlfile import PathKey
 
 
@@ -168,7 +169,7 @@ def _hashed_body(
 
 class _Resolver:
     def __init__(self, loaded: LoadedRunbook, inventory: Inventory, limit: str | None,
-                 params: dict[str, Any], secrets: SecretStore) -> None:
+                 params: dict[str, Any]) -> None:
         self.loaded = loaded
         self.inventory = inventory
         self.limit = limit
@@ -176,8 +177,7 @@ class _Resolver:
             "params": {**params, **{n: SecretValue(n) for n in loaded.runbook.parameters
                                     if loaded.runbook.parameters[n].secret}},
             "run": {"runbook": loaded.runbook.name},
-        }
-        del secrets  # secrets are never rendered at plan time
+        }  # secret values are never rendered at plan time: only SecretValue stand-ins
 
     def error(self, loc: PathKey, message: str) -> RunbookError:
         return RunbookError(message, file=str(self.loaded.path),
@@ -229,7 +229,7 @@ class _Resolver:
 def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str, Any],
                secrets: SecretStore, limit: str | None = None) -> Plan:
     runbook = loaded.runbook
-    resolver = _Resolver(loaded, inventory, limit, params, secrets)
+    resolver = _Resolver(loaded, inventory, limit, params)
     guards: list[PlannedGuard] = []
     for g_index, guard in enumerate(runbook.guards):
         loc: PathKey = ("guards", g_index)
@@ -238,7 +238,7 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
             guards.append(PlannedGuard(
                 name=guard.name, kind="ssh", hosts=hosts,
                 command=resolver.render((*loc, "command"), guard.command), that=(),
-                expect=guard.expect.model_dump(), timeout_s=_seconds(guard.timeout)))
+                expect=guard.expect.model_dump(), timeout_s=parse_duration(guard.timeout)))
         elif isinstance(guard, AssertGuard):
             guards.append(PlannedGuard(name=guard.name, kind="assert", hosts=(), command=None,
                                        that=tuple(guard.that), expect={}, timeout_s=0,
@@ -292,8 +292,3 @@ def _has_check(step: object) -> bool:
     # it after an interruption is safe even when the command itself is not idempotent.
     return isinstance(step, SshAction) and step.check is not None
 
-
-def _seconds(value: int | str) -> int:
-    from hisops.runbook.durations import parse_duration
-
-    return parse_duration(value)

@@ -11,8 +11,9 @@ from typing import Any
 from hisops.inventory import Inventory
 from hisops.journal.state import RunState
 from hisops.runbook.loader import LoadedRunbook, find_runbook, load_runbook
-from hisops.runbook.params import SecretPrompt, SecretStore, resolve_parameters
+from hisops.runbook.params import SecretPrompt, resolve_parameters
 from hisops.runbook.planner import Plan, build_plan
+from hisops.secrets import SecretStore
 
 
 @dataclass(frozen=True)
