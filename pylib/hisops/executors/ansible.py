@@ -174,6 +174,7 @@ class _BatchRun:
     events: dict[str, _HostEvents]
     started_at: str
     ended_at: str
+    data: dict[str, Any] = field(default_factory=dict)  # set_stats published by the play
 
     @property
     def succeeded(self) -> bool:
@@ -236,7 +237,7 @@ def _run_once(
     return _BatchRun(
         hosts=tuple(hosts), status=status, rc=int(runner.rc if runner.rc is not None else -1),
         stats=_normalise_stats(stats), events=tracker.hosts, started_at=started_at,
-        ended_at=_now(),
+        ended_at=_now(), data=tracker.data,
     )
 
 
@@ -251,6 +252,7 @@ class _Tracker:
         self.on_event = on_event
         self.note = note
         self.hosts: dict[str, _HostEvents] = {}
+        self.data: dict[str, Any] = {}
         self.callback_failures = 0
 
     def __call__(self, event: dict[str, Any]) -> bool:
@@ -259,6 +261,11 @@ class _Tracker:
                 # ansible-playbook has parsed its -e @file: the secrets file can go now
                 self.on_playbook_start()
             self.note(event)
+            if event.get("event") == "playbook_on_stats":
+                # what the play published with set_stats (aggregated, not per_host)
+                artifact_data = (event.get("event_data") or {}).get("artifact_data")
+                if isinstance(artifact_data, dict):
+                    self.data = artifact_data
             self._track(event)
         except Exception:  # never let bookkeeping stop ansible-runner
             log.exception("cannot track ansible event %s", event.get("event"))
@@ -308,6 +315,10 @@ class _Tracker:
 
 
 def _res_message(res: dict[str, Any]) -> str:
+    stderr = str(res.get("stderr") or "").strip()
+    if res.get("msg") == "non-zero return code" and stderr:
+        # the command's own last words say why; Ansible's msg only says that it failed
+        return f"rc {res.get('rc')}: " + " ".join(stderr.splitlines()[-1].split())
     for key in ("msg", "stderr", "reason"):
         value = res.get(key)
         if value:
@@ -324,7 +335,9 @@ def _merge(
 ) -> PlaybookResult:
     hosts: dict[str, HostOutcome] = {}
     stats: dict[str, HostStats] = {}
+    data: dict[str, Any] = {}
     for run in runs:
+        data = merge_data(data, run.data)
         for name, outcome in _batch_outcomes(run).items():
             hosts[name] = outcome
         if run.stats is not None:
@@ -340,8 +353,20 @@ def _merge(
     return PlaybookResult(
         status=last.status, rc=last.rc, hosts=hosts, stats=stats,
         artifact_dir=artifact_root, artifact_digest=artifact_digest(artifact_root),
-        duration_s=round(duration_s, 3),
+        duration_s=round(duration_s, 3), data=data,
     )
+
+
+def merge_data(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Merge set_stats data of serial batches as Ansible merges it within one play: nested
+    mappings merge key by key, anything else is replaced by the newer value."""
+    out = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_data(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _batch_outcomes(run: _BatchRun) -> dict[str, HostOutcome]:

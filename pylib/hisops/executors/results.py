@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class HostStatus(StrEnum):
@@ -60,6 +61,8 @@ class PlaybookResult:
     artifact_dir: Path
     artifact_digest: str  # sha256 over the artifact files, recorded in the journal
     duration_s: float
+    # what the play published with set_stats: a step's facts for later steps and evidence
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

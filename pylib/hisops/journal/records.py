@@ -31,6 +31,7 @@ APPROVAL_GRANTED = "approval.granted"  # step, approver, reason, plan_hash
 LOCK_ACQUIRED = "lock.acquired"  # hosts
 LOCK_RELEASED = "lock.released"  # hosts
 LOCK_BROKEN = "lock.broken"  # hosts, operator, reason
+EVIDENCE = "evidence.recorded"  # step, type (backup|restore_drill), subject, evidence
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class StepState:
     artifact_digest: str = ""
     rollback: dict[str, Any] | None = None
     processes: list[dict[str, Any]] = field(default_factory=list)  # pid, machine
+    data: dict[str, Any] = field(default_factory=dict)  # what the step published (set_stats)
 
     @property
     def finished_ok(self) -> bool:
@@ -85,6 +86,7 @@ class RunState:
                 "changed": any(v.get("changed") for v in hosts.values()),
                 "failed_hosts": [h for h, v in hosts.items()
                                  if v.get("status") in ("failed", "unreachable", "timeout")],
+                "data": step.data,
             }
         return out
 
@@ -154,6 +156,7 @@ def apply_record(state: RunState, rec: Record) -> None:  # noqa: C901 - a branch
         step.status = p.get("status", "failed")
         step.detail = p.get("detail", "")
         step.artifact_digest = p.get("artifact_digest", "")
+        step.data = p.get("data") or {}
         step.ended_at = rec.ts
     elif kind == rk.STEP_PROCESS:
         state.step(p["step"]).processes.append({"pid": p.get("pid"),

@@ -36,6 +36,7 @@ class ActionResult:
     hosts: dict[str, HostOutcome]
     detail: str = ""
     artifact_digests: tuple[str, ...] = field(default_factory=tuple)
+    data: dict[str, Any] = field(default_factory=dict)  # set_stats of the playbook
 
 
 @dataclass
@@ -142,7 +143,9 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
     if result.status not in ("successful",) and status != "failed":
         status, detail = "failed", f"ansible-runner status {result.status} (rc {result.rc})"
     return ActionResult(status=status, hosts=dict(result.hosts), detail=detail,
-                        artifact_digests=(result.artifact_digest,))
+                        artifact_digests=(result.artifact_digest,),
+                        data=ctx.secrets.redact_obj(result.data) if ctx.secrets.values
+                        else result.data)
 
 
 def judge(outcome: HostOutcome, expect: Mapping[str, Any], read_only: bool) -> HostOutcome:
@@ -235,6 +238,7 @@ def retry_failed(first: ActionResult, rerun: Callable[[tuple[str, ...]], ActionR
         merged = {**result.hosts, **again.hosts}
         result = ActionResult(status=summarise(merged), hosts=merged,
                               detail=_failure_detail(merged),
-                              artifact_digests=result.artifact_digests + again.artifact_digests)
+                              artifact_digests=result.artifact_digests + again.artifact_digests,
+                              data=ansible_exec.merge_data(result.data, again.data))
         attempts += 1
     return result, attempts

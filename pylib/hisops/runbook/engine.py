@@ -319,9 +319,15 @@ class _Run:
                     self.append(rk.STEP_HOST, {"step": step.id, "host": host, **data})
         for outcome in merged_hosts.values():
             self.append(rk.STEP_HOST, _host_payload(step.id, outcome))
-        self.append(rk.STEP_FINISHED, {"step": step.id, "status": result.status,
-                                       "detail": result.detail,
-                                       "artifact_digest": ",".join(result.artifact_digests)})
+        finished: dict[str, Any] = {"step": step.id, "status": result.status,
+                                    "detail": result.detail,
+                                    "artifact_digest": ",".join(result.artifact_digests)}
+        if result.data:
+            finished["data"] = result.data
+        for kind, subject, evidence in evidence_items(result.data):
+            self.append(rk.EVIDENCE, {"step": step.id, "type": kind, "subject": subject,
+                                      "evidence": evidence})
+        self.append(rk.STEP_FINISHED, finished)
         self.reporter.step_finished(step.id, result.status, result.detail)
         if result.status == "failed":
             return self._rollback_and_fail(step, result.detail)
@@ -483,3 +489,17 @@ def _ident(base: str) -> str:
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
+
+def evidence_items(data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(type, subject, evidence) for what a step published under ``hisops_evidence``:
+    ``{"hisops_evidence": {"backup": {"his-db-1": {...}}}}`` (keyed by host or database so
+    that hosts in one play do not overwrite each other)."""
+    published = data.get("hisops_evidence")
+    if not isinstance(published, dict):
+        return
+    for kind, items in sorted(published.items()):
+        if not isinstance(items, dict):
+            continue
+        for subject, evidence in sorted(items.items()):
+            if isinstance(evidence, dict):
+                yield str(kind), str(subject), evidence

@@ -39,11 +39,15 @@ class LoadedRunbook:
 
 
 def resolve_playbook(playbook: str, runbook_path: Path) -> Path:
-    """Absolute path; else next to the runbook; else the project's playbooks/ folder."""
+    """Absolute path; else the project's playbooks/ folder; else next to the runbook.
+
+    playbooks/ comes first: runbooks and playbooks often share a name (backup.yml), and a
+    runbook must never be handed to ansible-playbook as a playbook.
+    """
     given = Path(playbook)
     if given.is_absolute():
         return given
-    for base in (runbook_path.parent, paths.playbooks_dir(), paths.project_root()):
+    for base in (paths.playbooks_dir(), runbook_path.parent, paths.project_root()):
         candidate = (base / given).resolve()
         if candidate.is_file():
             return candidate
