@@ -344,6 +344,43 @@ def locks(ctx: click.Context, as_json: bool) -> None:
 
 
 @main_group.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--stale-after", default="7d", show_default=True,
+              envvar="HISOPS_BACKUP_STALE_AFTER", show_envvar=True,
+              help="a verified restore or backup older than this is stale (7d, 36h)")
+@click.option("--database", "databases", multiple=True, metavar="NAME",
+              help="only this database (repeatable); one with no evidence counts as stale")
+@click.option("--fail-on-stale", is_flag=True,
+              help="exit 1 if any database is stale or none is recorded (for monitoring)")
+@click.pass_context
+def backups(ctx: click.Context, as_json: bool, stale_after: str, databases: tuple[str, ...],
+            fail_on_stale: bool) -> None:
+    """Per database: last backup, last verified restore with its RTO and RPO, staleness."""
+    from datetime import UTC, datetime
+
+    from hisops.journal.records import EVIDENCE, RUN_STARTED
+    from hisops.reports.backups import backup_overview
+    from hisops.reports.backups_console import print_backups
+    from hisops.runbook.durations import parse_duration
+
+    try:
+        limit = parse_duration(stale_after)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--stale-after") from None
+    now = datetime.now(UTC)
+    statuses = backup_overview(_journal(ctx).records(kinds=[EVIDENCE, RUN_STARTED]), now=now,
+                               stale_after_s=limit, databases=databases or None)
+    stale = not statuses or any(st.stale for st in statuses)
+    if as_json:
+        _json_out({"as_of": now.isoformat(), "stale_after_s": limit, "stale": stale,
+                   "databases": [st.to_dict() for st in statuses]})
+    else:
+        print_backups(statuses)
+    if fail_on_stale and stale:
+        raise SystemExit(int(ExitStatus.FAILED))
+
+
+@main_group.command()
 @click.argument("run_id")
 @click.option("--reason", required=True, help="why the lock may be broken (journaled)")
 @click.option("--operator")
