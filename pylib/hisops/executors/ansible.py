@@ -293,7 +293,9 @@ class _Tracker:
         elif name == "runner_on_failed":
             if data.get("ignore_errors"):
                 status = "ignored"
-            elif not ev.failed:
+            else:
+                # the last failure: an earlier one may have been rescued, and the block's own
+                # final report (a fail task) says more than the step that set it off
                 ev.failed = _short(f"task '{task}' failed: {_res_message(res)}")
         elif name == "runner_on_unreachable" and not ev.unreachable:
             ev.unreachable = _short(f"unreachable at task '{task}': {_res_message(res)}")
@@ -315,6 +317,11 @@ class _Tracker:
 
 
 def _res_message(res: dict[str, Any]) -> str:
+    items = res.get("results")
+    if isinstance(items, list):  # a loop: the first failed item says more than "items failed"
+        for item in items:
+            if isinstance(item, dict) and item.get("failed"):
+                return _res_message(item)
     stderr = str(res.get("stderr") or "").strip()
     if res.get("msg") == "non-zero return code" and stderr:
         # the command's own last words say why; Ansible's msg only says that it failed

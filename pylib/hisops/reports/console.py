@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hisops.executors.results import HostOutcome
@@ -100,13 +101,13 @@ class ConsoleReporter:
         self.failed += 0 if outcome.status.is_success else 1
         if self.enabled and not outcome.status.is_success:
             err_console.print(f"          {outcome.host}: {styled(outcome.status.value)} "
-                              f"{outcome.detail}", markup=True)
+                              f"{escape(outcome.detail)}", markup=True)
 
     def step_finished(self, step_id: str, status: str, detail: str) -> None:
         if self.enabled:
             hosts = f" hosts {self.done} done, {self.failed} failed" if self.done else ""
             err_console.print(f"[{self._elapsed():>6}]   {step_id}: {styled(status)}{hosts}"
-                              + (f" - {detail}" if detail and status != "ok" else ""))
+                              + (f" - {escape(detail)}" if detail and status != "ok" else ""))
 
     def note(self, text: str) -> None:
         if self.enabled:
@@ -129,14 +130,14 @@ def print_summary(state: RunState) -> None:
                 problems.append((step.id, host, data))
         hosts = ", ".join(f"{n} {styled(k)}" for k, n in sorted(counts.items())) or "-"
         rollback = f" (rollback {step.rollback['status']})" if step.rollback else ""
-        table.add_row(step.id, styled(step.status) + rollback, hosts, step.detail[:120])
+        table.add_row(step.id, styled(step.status) + rollback, hosts, escape(step.detail[:120]))
     out_console.print(table)
     for step_id, host, data in problems:
         out_console.print(f"  {step_id} {host}: {styled(str(data.get('status')))} "
-                          f"rc={data.get('rc')} {str(data.get('detail', ''))[:200]}",
+                          f"rc={data.get('rc')} {escape(str(data.get('detail', ''))[:200])}",
                           markup=True)
     if state.detail:
-        out_console.print(state.detail)
+        out_console.print(state.detail, markup=False)
 
 
 def print_runs(states: list[RunState]) -> None:

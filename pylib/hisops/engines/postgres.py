@@ -1,0 +1,397 @@
+"""PostgreSQL with pgBackRest: reading the repository's catalogue and listings, and judging
+what a restore drill's checks printed.
+
+Pure functions of tool output (``pgbackrest info/verify/repo-ls --output=json``, ``pg_amcheck``,
+``psql``). The role ``pg_restore_verify`` runs the tools and hands their registered results to
+``drill_evidence`` through its filter plugin, so the verdict is decided here, once, and tested
+against recorded outputs (tests/fixtures/postgres/).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from hisops.engines.base import (
+    BackupKind,
+    BackupSet,
+    Finding,
+    Severity,
+    ToolOutput,
+    errors,
+    select_backup,
+)
+
+log = logging.getLogger(__name__)
+
+_KINDS = {"full": BackupKind.FULL, "diff": BackupKind.DIFFERENTIAL, "incr": BackupKind.INCREMENTAL}
+SEGMENTS_PER_XLOGID = 0x100  # 16 MB WAL segments, PostgreSQL's default wal_segment_size
+
+
+def _epoch(value: Any) -> datetime:
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def _stanza_info(info_json: str) -> dict[str, Any]:
+    data = json.loads(info_json)
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        raise ValueError("pgbackrest info printed no stanza")
+    stanza: dict[str, Any] = data[0]
+    return stanza
+
+
+class PostgresEngine:
+    """pgBackRest's view of a PostgreSQL cluster's backups."""
+
+    name = "postgresql"
+
+    def backup_sets(self, listing: ToolOutput) -> list[BackupSet]:
+        """``pgbackrest info --output=json`` → the stanza's backups, oldest first."""
+        stanza = _stanza_info(listing.stdout)
+        out = []
+        for raw in stanza.get("backup", []):
+            archive = raw.get("archive") or {}
+            out.append(BackupSet(
+                label=str(raw["label"]),
+                kind=_KINDS.get(str(raw.get("type")), BackupKind.FULL),
+                started_at=_epoch(raw["timestamp"]["start"]),
+                finished_at=_epoch(raw["timestamp"]["stop"]),
+                database_bytes=int(raw["info"]["size"]),
+                stored_bytes=int(raw["info"]["repository"]["size"]),
+                prior=raw.get("prior"),
+                start_position=str(archive.get("start") or ""),
+                stop_position=str(archive.get("stop") or ""),
+                error=bool(raw.get("error")),
+            ))
+        return out
+
+    def repository_findings(self, output: ToolOutput) -> list[Finding]:
+        """``pgbackrest verify --log-level-console=info``: it exits 0 even when it finds bad
+        files, so the verdict comes from its report (``status: error``, per-file lines)."""
+        findings: list[Finding] = []
+        for match in re.finditer(r"INFO: invalid (checksum|size|result[^']*) '([^']+)'",
+                                 output.stdout):
+            findings.append(Finding("repository", match.group(2),
+                                    f"invalid {match.group(1)} (pgbackrest verify)"))
+        for match in re.finditer(r"backup: (\S+), status: (\w[\w ]*?),", output.stdout):
+            label, status = match.group(1), match.group(2)
+            if status != "valid" and not any(f.subject.startswith(label) for f in findings):
+                findings.append(Finding("repository", label, f"backup status {status} "
+                                        "(pgbackrest verify)"))
+        for match in re.finditer(r"archiveId: (\S+), total WAL checked: \d+, total valid WAL: "
+                                 r"\d+\s*\n((?:\s+missing: .*\n?)+)", output.stdout):
+            for line in match.group(2).splitlines():
+                findings.append(Finding("wal", match.group(1), line.strip()))
+        if output.rc != 0 or "status: error" in output.stdout and not findings:
+            last = _last_error_line(output)
+            findings.append(Finding("repository", "", f"pgbackrest verify failed: {last}"))
+        return findings
+
+    def integrity_findings(self, output: ToolOutput) -> list[Finding]:
+        """``pg_amcheck``: a relation header line ending in ':' then indented problem lines;
+        exit 2 means corruption, other non-zero codes that it could not check."""
+        findings: list[Finding] = []
+        subject, problems = "", []  # type: str, list[str]
+
+        def flush() -> None:
+            if subject:
+                findings.append(Finding("amcheck", subject,
+                                        " ".join(problems) or "corruption reported"))
+
+        for line in output.stdout.splitlines():
+            if not line.strip():
+                continue
+            if not line[0].isspace() and line.rstrip().endswith(":"):
+                flush()
+                subject, problems = line.rstrip()[:-1], []
+            elif subject:
+                problems.append(" ".join(line.split()))
+        flush()
+        if output.rc != 0 and not findings:
+            findings.append(Finding("amcheck", "", f"pg_amcheck exited {output.rc}: "
+                                    f"{_last_error_line(output)}"))
+        return findings
+
+
+def _last_error_line(output: ToolOutput) -> str:
+    lines = [ln.strip() for ln in (output.stderr + "\n" + output.stdout).splitlines()
+             if ln.strip()]
+    for line in reversed(lines):
+        if "ERROR" in line or "FATAL" in line:
+            return line
+    return lines[-1] if lines else "no output"
+
+
+# --- choosing the backup ------------------------------------------------------------------------
+
+
+def pick_backup(info_json: str, selector: str, target_time: str = "") -> dict[str, Any]:
+    """The backup a drill restores, with what the drill needs to know about it.
+
+    ``target_time`` (point in time) picks the newest backup finished before it; otherwise
+    ``selector`` is ``latest`` or a label. Raises ValueError naming what exists."""
+    stanza = _stanza_info(info_json)
+    sets = PostgresEngine().backup_sets(ToolOutput(info_json))
+    try:
+        chosen = select_backup(sets, target_time or selector)
+    except LookupError as exc:
+        raise ValueError(str(exc)) from None
+    raw = next(b for b in stanza["backup"] if b["label"] == chosen.label)
+    annotation = raw.get("annotation") or {}
+    archive_ids = [a["id"] for a in stanza.get("archive", [])
+                   if a.get("database", {}).get("id") == raw.get("database", {}).get("id")]
+    return {
+        **chosen.to_dict(),
+        "marker": annotation.get("hisops-marker", ""),
+        "quiet": annotation.get("hisops-quiet") == "yes",
+        "archive_id": archive_ids[0] if archive_ids else "",
+    }
+
+
+# --- repository listings ------------------------------------------------------------------------
+
+
+def wal_range(start: str, stop: str) -> list[str]:
+    """WAL segment names from START to STOP inclusive (16 MB segments)."""
+    if not (re.fullmatch(r"[0-9A-F]{24}", start) and re.fullmatch(r"[0-9A-F]{24}", stop)):
+        raise ValueError(f"not WAL segment names: {start!r}, {stop!r}")
+    timeline, first = start[:8], int(start[8:16], 16) * SEGMENTS_PER_XLOGID + int(start[16:], 16)
+    last = int(stop[8:16], 16) * SEGMENTS_PER_XLOGID + int(stop[16:], 16)
+    return [f"{timeline}{n // SEGMENTS_PER_XLOGID:08X}{n % SEGMENTS_PER_XLOGID:08X}"
+            for n in range(first, last + 1)]
+
+
+def _archived_segments(listing: Mapping[str, Any]) -> dict[str, float]:
+    """segment name → archive time, from ``repo-ls --recurse archive/<stanza>``."""
+    out: dict[str, float] = {}
+    for path, entry in listing.items():
+        name = path.rsplit("/", 1)[-1]
+        if entry.get("type") == "file" and re.match(r"[0-9A-F]{24}(-|\.|$)", name) \
+                and ".backup" not in name and ".history" not in name:
+            out[name[:24]] = float(entry.get("time", 0))
+    return out
+
+
+def wal_findings(archive_listing: str, backup: Mapping[str, Any]) -> list[Finding]:
+    """Every WAL segment the backup needs to reach consistency must be in the archive
+    (pgbackrest verify 2.45 misses a missing segment at the end of the archive)."""
+    listing = json.loads(archive_listing or "{}")
+    archive_id = str(backup.get("archive_id") or "")
+    archived = _archived_segments({p: e for p, e in listing.items()
+                                   if not archive_id or p.startswith(archive_id + "/")})
+    needed = wal_range(str(backup["start_position"]), str(backup["stop_position"]))
+    return [Finding("wal", seg, f"WAL segment needed by backup {backup['label']} is missing "
+                                f"from the archive ({archive_id or 'archive'})")
+            for seg in needed if seg not in archived]
+
+
+def manifest_findings(backup_listing: str, label: str) -> list[Finding]:
+    """pgBackRest keeps the manifest twice; restore silently falls back to the copy, so a
+    missing one is damage the drill must report before it becomes a lost backup."""
+    listing = json.loads(backup_listing or "{}")
+    return [Finding("repository", f"{label}/{name}", "manifest file is missing")
+            for name in ("backup.manifest", "backup.manifest.copy") if name not in listing]
+
+
+def rpo_seconds(archive_listing: str, now_epoch: float) -> float | None:
+    """Age of the newest archived WAL segment: the data a loss now would take with it."""
+    archived = _archived_segments(json.loads(archive_listing or "{}"))
+    if not archived:
+        return None
+    return round(max(0.0, now_epoch - max(archived.values())), 1)
+
+
+# --- the restored copy ---------------------------------------------------------------------------
+
+
+def content_findings(marker_json: str, tables_json: str, *, marker: str, quiet: bool,
+                     tolerance: float) -> list[Finding]:
+    """The restored copy holds the backup's marker row; its tables match what the marker
+    recorded: exactly (fingerprints) when the database was quiet during the backup, row
+    counts within TOLERANCE otherwise."""
+    if not marker:
+        return [Finding("content", "", "the backup has no hisops marker annotation (not taken "
+                        "by the backup runbook): content not checked", Severity.WARNING)]
+    if not marker_json.strip():
+        return [Finding("content", "hisops.backup_marker",
+                        f"marker row {marker} is missing from the restored copy")]
+    expected: dict[str, dict[str, Any]] = json.loads(marker_json)
+    actual: dict[str, dict[str, Any]] = json.loads(tables_json or "{}")
+    findings = []
+    for table, want in sorted(expected.items()):
+        got = actual.get(table)
+        if got is None:
+            findings.append(Finding("content", table, "table is missing from the restored copy"))
+            continue
+        want_rows, got_rows = int(want["rows"]), int(got["rows"])
+        if quiet:
+            if got["fingerprint"] != want["fingerprint"] or got_rows != want_rows:
+                findings.append(Finding("content", table, f"content differs from the source at "
+                                        f"backup time ({got_rows} rows, expected {want_rows})"))
+        elif abs(got_rows - want_rows) > tolerance * max(want_rows, 1):
+            findings.append(Finding("content", table, f"{got_rows} rows, expected about "
+                                    f"{want_rows} (tolerance {tolerance:.0%})"))
+    return findings
+
+
+def smoke_findings(queries: Sequence[Mapping[str, Any]],
+                   results: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    findings = []
+    for query, result in zip(queries, results, strict=False):
+        name, minimum = str(query.get("name", "smoke")), int(query.get("min_rows", 1))
+        if int(result.get("rc", 1)) != 0:
+            findings.append(Finding("smoke", name, f"query failed: "
+                                    f"{_last_error_line(_tool(result))}"))
+            continue
+        rows = int((str(result.get("stdout", "")).strip() or "0").splitlines()[-1])
+        if rows < minimum:
+            findings.append(Finding("smoke", name, f"{rows} rows, expected at least {minimum}"))
+    return findings
+
+
+# --- the drill's verdict -------------------------------------------------------------------------
+
+
+def _tool(result: Mapping[str, Any] | None) -> ToolOutput:
+    result = result or {}
+    rc = result.get("rc")
+    return ToolOutput(stdout=str(result.get("stdout", "")), stderr=str(result.get("stderr", "")),
+                      rc=int(rc) if rc is not None else 0)
+
+
+def _seconds(first: Mapping[str, Any] | None, last: Mapping[str, Any] | None) -> float:
+    """Wall time from FIRST's start to LAST's end (Ansible's command results carry both)."""
+    if not first or not last or "start" not in first or "end" not in last:
+        return 0.0
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    began = datetime.strptime(str(first["start"]), fmt)
+    ended = datetime.strptime(str(last["end"]), fmt)
+    return round(max(0.0, (ended - began).total_seconds()), 2)
+
+
+def repository_checks(raw: Mapping[str, Any]) -> dict[str, list[Finding]]:
+    """Checks that need no restore: the repository's files, the manifest and the WAL range."""
+    backup = raw["backup"]
+    engine = PostgresEngine()
+    verify = [f for f in engine.repository_findings(_tool(raw.get("repo_check")))
+              if not f.subject or f.subject.startswith(backup["label"]) or f.check == "wal"]
+    return {
+        "repository": verify + manifest_findings(
+            str((raw.get("backup_listing") or {}).get("stdout", "")), backup["label"]),
+        "wal": wal_findings(str((raw.get("archive_listing") or {}).get("stdout", "")), backup),
+    }
+
+
+def drill_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The verdict and evidence of one drill from the role's registered results (see
+    roles/pg_restore_verify/tasks/checks.yml for the keys)."""
+    backup = raw["backup"]
+    checks: dict[str, list[Finding]] = dict(repository_checks(raw))
+    restored = bool(raw.get("restore"))
+    if raw.get("amcheck"):  # the restored copy came up and was checked
+        engine = PostgresEngine()
+        checks["amcheck"] = engine.integrity_findings(_tool(raw.get("amcheck")))
+        marker = _tool(raw.get("marker"))
+        tables = _tool(raw.get("tables"))
+        if marker.rc != 0 or tables.rc != 0:
+            bad = marker if marker.rc != 0 else tables
+            checks["content"] = [Finding("content", "", f"query failed: {_last_error_line(bad)}")]
+        else:
+            checks["content"] = content_findings(
+                marker.stdout, tables.stdout, marker=str(backup.get("marker", "")),
+                quiet=bool(backup.get("quiet")), tolerance=float(raw.get("tolerance", 0.1)))
+        checks["smoke"] = smoke_findings(raw.get("smoke_queries") or [], raw.get("smoke") or [])
+    if raw.get("failure"):
+        phase, reason = raw["failure"]
+        checks.setdefault(phase, []).append(Finding(phase, backup["label"], reason))
+    findings = [f for group in checks.values() for f in group]
+    restore_s = _seconds(raw.get("restore"), raw.get("restore"))
+    recovery_s = _seconds(raw.get("start"), raw.get("recovery"))
+    checks_s = round(_seconds(raw.get("repo_check"), raw.get("repo_check"))
+                     + _seconds(raw.get("amcheck"), raw.get("tables")), 2)
+    size = int(backup.get("database_bytes", 0))
+    listing = str((raw.get("archive_listing") or {}).get("stdout", ""))
+    now = raw.get("now_epoch")
+    return {
+        "engine": "postgresql", "database": raw.get("stanza", ""),
+        "source_host": raw.get("source_host", ""), "scratch_host": raw.get("scratch_host", ""),
+        "backup": {k: backup.get(k) for k in ("label", "kind", "started_at", "finished_at",
+                                              "database_bytes", "stored_bytes", "marker",
+                                              "quiet", "start_position", "stop_position")},
+        "restore_s": restore_s, "recovery_s": recovery_s, "checks_s": checks_s,
+        "rto_s": round(restore_s + recovery_s + checks_s, 2),
+        "restore_mbps": round(size / restore_s / 1e6, 1) if restore_s > 0 else 0.0,
+        "rpo_s": rpo_seconds(listing, float(now)) if now is not None else None,
+        "passed": not errors(findings),
+        "findings": [{**f.to_dict(), "line": f.one_line()} for f in findings],
+        "checks": {name: ("failed" if errors(group) else "passed") for name, group in
+                   checks.items()} | ({} if restored else {"restore": "failed"}
+                                       if raw.get("failure") else {}),
+    }
+
+
+# pg_controldata's names for the settings a hot standby / recovering server must not lower
+_CONTROL_LIMITS = {
+    "max_connections setting": "max_connections",
+    "max_worker_processes setting": "max_worker_processes",
+    "max_wal_senders setting": "max_wal_senders",
+    "max_prepared_xacts setting": "max_prepared_transactions",
+    "max_locks_per_xact setting": "max_locks_per_transaction",
+}
+
+
+def control_limits(controldata: str) -> dict[str, int]:
+    """Settings recovery needs at least as high as the source had, from ``pg_controldata``
+    (run with LC_ALL=C so the labels are English)."""
+    out: dict[str, int] = {}
+    for line in controldata.splitlines():
+        label, _, value = line.partition(":")
+        name = _CONTROL_LIMITS.get(label.strip())
+        if name and value.strip().isdigit():
+            out[name] = int(value.strip())
+    missing = sorted(set(_CONTROL_LIMITS.values()) - set(out))
+    if missing:
+        raise ValueError(f"pg_controldata did not report {', '.join(missing)}")
+    return out
+
+
+def _server_log_reason(server_log: str) -> str:
+    """The FATAL/PANIC line of a server that would not start, with its DETAIL."""
+    lines = server_log.splitlines()
+    for i, line in enumerate(lines):
+        match = re.search(r"(FATAL|PANIC):\s+(.*)", line)
+        if match:
+            reason = f"{match.group(1)}: {match.group(2).strip()}"
+            detail = next((re.sub(r".*DETAIL:\s+", "", ln).strip() for ln in lines[i + 1:i + 3]
+                           if "DETAIL:" in ln), "")
+            return f"{reason} ({detail})" if detail else reason
+    return ""
+
+
+def failure_reason(result: Mapping[str, Any], server_log: str = "") -> str:
+    """One line saying why a task failed: the server's FATAL line or the tool's own ERROR."""
+    from_log = _server_log_reason(server_log)
+    if from_log:
+        return from_log
+    out = _tool(result)
+    text = out.stderr + "\n" + out.stdout
+    if "No space left on device" in text or "no space left on device" in text.lower():
+        return "out of disk on the scratch host: " + _last_error_line(out)
+    if out.stdout or out.stderr:
+        return _last_error_line(out)
+    return str(result.get("msg", "unknown failure"))
+
+
+def restore_eta(history_mbps: Iterable[float], size_bytes: int) -> str:
+    """A human estimate of the restore time from the last drills' throughput."""
+    rates = [float(r) for r in history_mbps if float(r) > 0]
+    size_mb = size_bytes / 1e6
+    if not rates:
+        return f"restoring {size_mb:.0f} MB; no earlier drill here to estimate the time from"
+    rate = sum(rates) / len(rates)
+    return (f"restoring {size_mb:.0f} MB; ETA {size_mb / rate:.0f} s at {rate:.1f} MB/s "
+            f"(mean of the last {len(rates)} drill(s) here)")
