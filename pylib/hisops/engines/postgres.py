@@ -372,18 +372,24 @@ def _server_log_reason(server_log: str) -> str:
     return ""
 
 
-def failure_reason(result: Mapping[str, Any], server_log: str = "") -> str:
-    """One line saying why a task failed: the server's FATAL line or the tool's own ERROR."""
-    from_log = _server_log_reason(server_log)
-    if from_log:
-        return from_log
+FULL_DISK_BYTES = 1 << 20  # under 1 MiB free after a failed write: the disk filled up
+
+
+def failure_reason(result: Mapping[str, Any], server_log: str = "",
+                   free_bytes: int | None = None) -> str:
+    """One line saying why a task failed: the server's FATAL line or the tool's own ERROR,
+    named as running out of disk when that is what happened. pgBackRest 2.45 reports a full
+    disk only as "unable to write", so the free space measured after the failure decides."""
     out = _tool(result)
-    text = out.stderr + "\n" + out.stdout
-    if "No space left on device" in text or "no space left on device" in text.lower():
-        return "out of disk on the scratch host: " + _last_error_line(out)
-    if out.stdout or out.stderr:
-        return _last_error_line(out)
-    return str(result.get("msg", "unknown failure"))
+    text = out.stderr + "\n" + out.stdout + "\n" + server_log
+    full = "no space left on device" in text.lower() or (
+        free_bytes is not None and free_bytes < FULL_DISK_BYTES)
+    reason = _server_log_reason(server_log) or _last_error_line(out) if (
+        out.stdout or out.stderr or server_log) else str(result.get("msg", "unknown failure"))
+    if full:
+        free = "" if free_bytes is None else f" ({free_bytes // 1024} KiB left)"
+        return f"out of disk on the scratch host{free}: {reason}"
+    return reason
 
 
 def restore_eta(history_mbps: Iterable[float], size_bytes: int) -> str:

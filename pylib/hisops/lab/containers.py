@@ -14,13 +14,19 @@ from hisops.lab import podman
 from hisops.lab.errors import PortInUse
 from hisops.lab.podman import ContainerState
 from hisops.lab.settings import PG_MAJOR, LabSettings
-from hisops.lab.topology import HostSpec
+from hisops.lab.topology import HostSpec, Role
 
 log = logging.getLogger(__name__)
 
 PATCH_REPO_MOUNT = "/opt/hisops/patch-repo"
 LABEL_HOST = "hisops.lab.host"
 LABEL_PORTS = "hisops.lab.ports"
+LABEL_LAYOUT = "hisops.lab.layout"
+# bump when run_host's mounts or options change, so `lab up` recreates older containers
+LAYOUT_VERSION = 2
+# verify-1's small tmpfs, for restore drills that must run out of disk
+SMALL_DISK = "/srv/hisops-small-disk"
+SMALL_DISK_SIZE = "24m"
 
 
 def container_name(settings: LabSettings, host: str) -> str:
@@ -80,11 +86,15 @@ def run_host(settings: LabSettings, host: HostSpec, patch_repo: Path | None) -> 
         "--label", "hisops.lab=1", "--label", f"{LABEL_HOST}={host.name}",
         "--label", f"hisops.lab.role={host.role.value}",
         "--label", f"{LABEL_PORTS}={ports_label(host)}",
+        "--label", f"{LABEL_LAYOUT}={LAYOUT_VERSION}",
         "--stop-timeout", "20",
         "-v", f"{hdir}:/run/hisops-lab:ro",
     ]
     if patch_repo is not None and host.pg_port is not None:
         args += ["-v", f"{patch_repo.parent}:{PATCH_REPO_MOUNT}:ro"]
+    if host.role is Role.VERIFY:
+        # a deliberately small disk: restore drills prove they fail cleanly when out of space
+        args += ["--mount", f"type=tmpfs,destination={SMALL_DISK},tmpfs-size={SMALL_DISK_SIZE}"]
     args.append(settings.image)
     podman.run(args)
     log.info("started %s (ssh %d)", host.name, host.ssh_port)
@@ -106,6 +116,7 @@ def remove(settings: LabSettings, hosts: list[str]) -> None:
 
 
 def matches(state: ContainerState, host: HostSpec) -> bool:
-    """True when an existing container was made for HOST with the same ports."""
-    return state.labels.get(LABEL_PORTS) == ports_label(host)
+    """True when an existing container was made for HOST with the same ports and layout."""
+    return (state.labels.get(LABEL_PORTS) == ports_label(host)
+            and state.labels.get(LABEL_LAYOUT, "1") == str(LAYOUT_VERSION))
 

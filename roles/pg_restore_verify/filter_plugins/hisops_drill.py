@@ -42,8 +42,9 @@ def drill_evidence(raw: dict[str, Any]) -> dict[str, Any]:
     return postgres.drill_evidence(_plain(raw))
 
 
-def failure_reason(result: dict[str, Any], server_log: str = "") -> str:
-    return postgres.failure_reason(_plain(result), str(server_log or ""))
+def failure_reason(result: dict[str, Any], server_log: str = "", free_bytes: Any = None) -> str:
+    free = int(free_bytes) if str(free_bytes or "").strip().isdigit() else None
+    return postgres.failure_reason(_plain(result), str(server_log or ""), free)
 
 
 def control_limits(controldata: str) -> dict[str, int]:

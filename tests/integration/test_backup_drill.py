@@ -1,0 +1,240 @@
+"""Backups proven by restoring them: the backup and verify-backup runbooks on the lab.
+
+Every test drives the real CLI against the lab (pgBackRest 2.45 on backup-1, the primary
+his-db-1, the scratch host verify-1). Corruptions are made in the real repository and undone
+afterwards, so each test starts from an intact backup.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hisops.lab import containers
+from tests.fixtures.lab import Lab
+from tests.integration.helpers import env_with, hisops, start, wait_for_step
+
+pytestmark = pytest.mark.lab
+
+REPO = "/var/lib/pgbackrest"
+DRILL_DIR = "/var/lib/postgresql/hisops-drill/his"
+
+
+def sh(lab: Lab, host: str, script: str, *, check: bool = True) -> str:
+    """Run SCRIPT as root on a lab host (the test's own hands, not the product's)."""
+    proc = subprocess.run(
+        ["podman", "exec", containers.container_name(lab.settings, host),
+         "bash", "-euo", "pipefail", "-c", script],
+        capture_output=True, text=True, timeout=120, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{host}: {script}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def evidence(env: dict[str, str] | None = None,
+             kind: str = "restore_drill") -> list[dict[str, Any]]:
+    from hisops.journal import open_journal
+
+    with open_journal((env or os.environ).get("HISOPS_JOURNAL")) as journal:
+        return [r.payload["evidence"] for r in journal.records(kinds=["evidence.recorded"])
+                if r.payload["type"] == kind]
+
+
+@pytest.fixture(scope="module")
+def backup(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A fresh full backup of his-db-1 taken by the backup runbook (its evidence)."""
+    home = tmp_path_factory.mktemp("backup-home")
+    # module scope: set up before each test's own HISOPS_HOME, so name the journal outright
+    env = env_with(HISOPS_HOME=str(home), HISOPS_JOURNAL=str(home / "journal.sqlite3"))
+    result = hisops("run", "backup", "--yes", env=env, timeout=600)
+    assert result.rc == 0, result.err
+    (taken,) = evidence(env, "backup")
+    return taken
+
+
+def drill(*extra: str, env: dict[str, str] | None = None) -> Any:
+    args = ["run", "verify-backup", "--yes"]
+    for item in extra:
+        args += ["-e", item]
+    return hisops(*args, env=env, timeout=900)
+
+
+def scratch_is_gone(lab: Lab, root: str = DRILL_DIR) -> bool:
+    running = sh(lab, "verify-1", "pgrep -u postgres -f 'hisops-drill|hisops-small-disk' || true")
+    present = sh(lab, "verify-1", f"test -e {shlex.quote(root)} && echo yes || true")
+    return not running.strip() and not present.strip()
+
+
+# --- the acceptance path ---------------------------------------------------------------------
+
+
+def test_backup_evidence_names_the_backup_and_its_marker(backup: dict[str, Any]) -> None:
+    assert backup["kind"] == "full"
+    assert backup["label"].endswith("F")
+    assert backup["marker"].startswith("hisops-")
+    assert backup["database_bytes"] > 1_000_000
+    assert backup["tables"] >= 6
+
+
+def test_verify_backup_restores_checks_and_records_rto_and_rpo(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    result = drill(f"backup={backup['label']}")
+    assert result.rc == 0, result.err
+    (proof,) = evidence()
+    assert proof["passed"] is True
+    assert proof["backup"]["label"] == backup["label"]
+    assert proof["checks"] == {"repository": "passed", "wal": "passed", "amcheck": "passed",
+                               "content": "passed", "smoke": "passed"}
+    for phase in ("restore_s", "recovery_s", "checks_s"):
+        assert proof[phase] > 0, phase
+    assert proof["rto_s"] == pytest.approx(
+        proof["restore_s"] + proof["recovery_s"] + proof["checks_s"], abs=0.05)
+    assert proof["rpo_s"] is not None
+    assert proof["rpo_s"] >= 0
+    assert scratch_is_gone(lab), "the scratch instance outlived the drill"
+
+    shown = hisops("backups", "--json")
+    assert shown.rc == 0, shown.err
+    (his,) = [d for d in shown.json()["databases"] if d["database"] == "his"]
+    assert his["last_verified"]["label"] == backup["label"]
+    assert his["last_verified"]["rto_s"] == proof["rto_s"]
+    assert his["last_verified"]["rpo_s"] == proof["rpo_s"]
+
+
+def test_the_drill_never_archives_into_the_production_archive(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    result = drill(f"backup={backup['label']}", "keep=true")
+    try:
+        assert result.rc == 0, result.err
+        conf = sh(lab, "verify-1", f"cat {DRILL_DIR}/data/postgresql.auto.conf")
+        assert "archive_mode = 'off'" in conf
+        mode = sh(lab, "verify-1", f"runuser -u postgres -- psql -X -At -h {DRILL_DIR} "
+                                   "-p 22305 -d postgres -c 'SHOW archive_mode'")
+        assert mode.strip() == "off"
+    finally:
+        sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
+                            f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+
+
+# --- corrupted or incomplete backups ---------------------------------------------------------
+
+
+def _largest_data_file(lab: Lab, label: str) -> str:
+    return sh(lab, "backup-1", f"find {REPO}/backup/his/{label}/pg_data/base -type f "
+                               "-printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2").strip()
+
+
+@pytest.fixture
+def repo_snapshot(lab: Lab, backup: dict[str, Any]) -> Iterator[None]:
+    """Put the repository back exactly as it was after the test corrupted it."""
+    sh(lab, "backup-1", f"rm -rf /tmp/repo-snapshot && cp -a {REPO} /tmp/repo-snapshot")
+    yield
+    sh(lab, "backup-1", f"rm -rf {REPO} && mv /tmp/repo-snapshot {REPO}")
+
+
+CORRUPTIONS = {
+    # kind: (script on backup-1 taking $LABEL and $FILE, what the finding must name)
+    "flipped-bytes": ("printf '\\xde\\xad\\xbe\\xef' | dd of=\"$FILE\" bs=1 seek=64 conv=notrunc "
+                      "status=none", "invalid checksum"),
+    "truncated-file": ("truncate -s 100 \"$FILE\"", "invalid checksum"),
+    "missing-wal": ("rm {repo}/archive/his/*/*/$WAL-*", "missing from the archive"),
+    "missing-manifest": ("rm {repo}/backup/his/$LABEL/backup.manifest",
+                         "backup.manifest: manifest file is missing"),
+}
+
+
+@pytest.mark.usefixtures("repo_snapshot")
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_a_damaged_backup_fails_the_drill_naming_the_damage(
+        lab: Lab, backup: dict[str, Any], kind: str) -> None:
+    script, named = CORRUPTIONS[kind]
+    label = backup["label"]
+    data_file = _largest_data_file(lab, label)
+    sh(lab, "backup-1", f"LABEL={label} FILE={shlex.quote(data_file)} WAL={backup['wal_start']}; "
+                        + script.format(repo=REPO))
+
+    result = drill(f"backup={label}")
+
+    assert result.rc == 1, result.out + result.err
+    assert named in result.err
+    (proof,) = evidence()
+    assert proof["passed"] is False
+    lines = [f["line"] for f in proof["findings"] if f["severity"] == "error"]
+    assert any(named in line for line in lines), lines
+    if kind in ("flipped-bytes", "truncated-file"):
+        relative = data_file.split(f"/backup/his/{label}/", 1)[1]
+        assert any(relative in line for line in lines), lines
+    if kind == "missing-wal":
+        assert any(backup["wal_start"] in line for line in lines), lines
+    assert scratch_is_gone(lab), "a failed drill left its scratch instance behind"
+
+
+# --- faults and refusals ---------------------------------------------------------------------
+
+
+def test_a_scratch_disk_too_small_fails_before_restoring(lab: Lab, backup: dict[str, Any]) -> None:
+    root = containers.SMALL_DISK + "/drill"
+    result = drill(f"backup={backup['label']}", f"scratch_dir={root}")
+    assert result.rc == 1
+    assert "is out of disk: the restore needs" in result.err
+    (proof,) = evidence()
+    assert proof["checks"].get("preflight") == "failed"
+    assert scratch_is_gone(lab, root + "/his")
+
+
+def test_running_out_of_disk_mid_restore_fails_and_cleans_up(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    root = containers.SMALL_DISK + "/drill"
+    result = drill(f"backup={backup['label']}", f"scratch_dir={root}", "space_margin=0")
+    assert result.rc == 1
+    assert "out of disk on the scratch host" in result.err
+    (proof,) = evidence()
+    assert proof["checks"].get("restore") == "failed"
+    assert scratch_is_gone(lab, root + "/his")
+    assert sh(lab, "verify-1", f"df -B1 --output=used {containers.SMALL_DISK} | tail -1").strip() \
+        in ("0", "4096"), "the half-restored files were not removed"
+
+
+@pytest.mark.parametrize("host", ["his-db-1", "his-db-2"])
+def test_a_primary_or_standby_is_refused_as_scratch_host(lab: Lab, host: str) -> None:
+    before = sh(lab, host, "pg_lsclusters --no-header")
+    result = drill(f"scratch={host}")
+    assert result.rc == 1
+    assert f"refusing {host} as a restore scratch host" in result.err
+    assert sh(lab, host, "pg_lsclusters --no-header") == before
+    assert "online" in before
+
+
+def test_a_protected_scratch_host_is_refused_even_when_confirmed(
+        lab: Lab, tmp_path: Path) -> None:
+    from hisops import paths
+
+    inventory = tmp_path / "hosts.yml"
+    text = paths.default_inventory().read_text()
+    inventory.write_text(text.replace("          hisops_lab_role: verify\n",
+                                      "          hisops_lab_role: verify\n"
+                                      "          hisops_protected: true\n"))
+    result = hisops("run", "verify-backup", "-i", str(inventory), "--confirm", "lab",
+                    timeout=300)
+    assert result.rc == 1, result.err
+    assert "it is in the protected environment" in result.err
+
+
+def test_a_second_drill_on_the_same_scratch_host_is_refused(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    first = start("run", "verify-backup", "--yes", "-e", f"backup={backup['label']}")
+    try:
+        wait_for_step("drill", timeout=120)
+        second = drill(f"backup={backup['label']}")
+        assert second.rc == 3, second.err
+        assert "verify-1 is locked by run" in second.err
+    finally:
+        out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert len(evidence()) == 1
