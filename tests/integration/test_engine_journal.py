@@ -98,3 +98,17 @@ def test_missing_secret_is_bad_input_and_runs_nothing(tmp_path: Path) -> None:
     assert not any(out.iterdir())
     assert hisops("runs", "--json").json() == []
     assert os.environ.get("HISOPS_SECRET_DB_PASSWORD") is None
+
+
+def test_published_step_data_is_journaled_as_evidence_and_seen_by_later_steps(
+        journal_env: dict[str, str]) -> None:
+    result = hisops("run", "tests/data/runbooks/evidence.yml", "-i", INV, "--yes",
+                    env=journal_env)
+    assert result.rc == 0, result.err
+    assert "db-a: db-a will take about 3 s" in result.err  # the play's announcement
+    run_id = hisops("runs", "--json", env=journal_env).json()[-1]["run_id"]
+    shown = hisops("show", run_id, "--json", env=journal_env).json()
+    evidence = [r["payload"] for r in shown["timeline"] if r["kind"] == "evidence.recorded"]
+    assert [(e["type"], e["subject"], e["evidence"]) for e in evidence] == [
+        ("backup", "db-a", {"label": "L-db-a"}), ("backup", "db-b", {"label": "L-db-b"})]
+    assert hisops("journal", "verify", env=journal_env).rc == 0

@@ -393,3 +393,21 @@ def test_secret_printed_by_a_careless_task_is_scrubbed(tmp_path: Path) -> None:
     assert _grep_tree(req.private_data_dir, [canary.encode()]) == []
     stdout = next(result.artifact_dir.rglob("stdout")).read_text()
     assert "the secret is ********" in stdout  # it was there, and was masked
+
+
+def test_set_stats_data_of_every_host_and_announcements_reach_the_caller(
+        tmp_path: Path) -> None:
+    inv = _inventory(tmp_path, f"[all]\nh1 {LOCAL}\nh2 {LOCAL}\n")
+    seen: list[dict[str, Any]] = []
+    result = run_playbook(_request(tmp_path, inv, "publish.yml", on_event=seen.append))
+    assert result.status == "successful"
+    assert result.data == {"hisops_evidence": {"backup": {"h1": {"label": "L-h1"},
+                                                          "h2": {"label": "L-h2"}}}}
+    messages = sorted(e["message"] for e in seen if "message" in e)
+    assert messages == ["h1 will take about 3 s", "h2 will take about 3 s"]
+
+
+def test_set_stats_of_serial_batches_are_merged(tmp_path: Path) -> None:
+    inv = _inventory(tmp_path, f"[all]\nh1 {LOCAL}\nh2 {LOCAL}\n")
+    result = run_playbook(_request(tmp_path, inv, "publish.yml", serial=("h1", "h2")))
+    assert set(result.data["hisops_evidence"]["backup"]) == {"h1", "h2"}

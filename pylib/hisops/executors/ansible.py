@@ -241,6 +241,11 @@ def _run_once(
     )
 
 
+# A debug task named "Announce ..." speaks to the operator: its message is shown on hisops'
+# console while the step runs (an ETA before a long restore, say).
+ANNOUNCE_PREFIX = "Announce "
+
+
 class _Tracker:
     """Per-host facts from structured job events, plus progress forwarded to the caller."""
 
@@ -299,9 +304,13 @@ class _Tracker:
                 ev.failed = _short(f"task '{task}' failed: {_res_message(res)}")
         elif name == "runner_on_unreachable" and not ev.unreachable:
             ev.unreachable = _short(f"unreachable at task '{task}': {_res_message(res)}")
-        self._forward({"ident": self.ident, "host": str(host), "task": task, "status": status,
-                       # ansible-playbook's pid: it outlives a SIGKILLed hisops (see stopping.py)
-                       "pid": event.get("pid")})
+        progress = {"ident": self.ident, "host": str(host), "task": task, "status": status,
+                    # ansible-playbook's pid: it outlives a SIGKILLed hisops (see stopping.py)
+                    "pid": event.get("pid")}
+        if (name == "runner_on_ok" and task.startswith(ANNOUNCE_PREFIX)
+                and str(data.get("resolved_action", "")).endswith("debug")):
+            progress["message"] = str(res.get("msg", ""))
+        self._forward(progress)
 
     def _forward(self, progress: dict[str, Any]) -> None:
         if self.on_event is None:

@@ -111,7 +111,7 @@ class ConsoleReporter:
 
     def note(self, text: str) -> None:
         if self.enabled:
-            err_console.print(f"[{self._elapsed():>6}]   {text}")
+            err_console.print(f"[{self._elapsed():>6}]   {escape(text)}")
 
 
 def print_summary(state: RunState) -> None:

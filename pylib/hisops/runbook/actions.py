@@ -51,6 +51,7 @@ class ActionContext:
     limit: str | None = None
     on_host: Callable[[HostOutcome], None] | None = None
     on_process: Callable[[int], None] | None = None  # ansible-playbook's pid, once per run
+    on_note: Callable[[str, str], None] | None = None  # (host, message) a play announces
     cancelled: Callable[[], bool] = lambda: False
 
     @property
@@ -110,6 +111,9 @@ def _process_watcher(ctx: ActionContext) -> Callable[[dict[str, Any]], None]:
         if isinstance(pid, int) and pid not in seen and ctx.on_process is not None:
             seen.add(pid)
             ctx.on_process(pid)
+        message = progress.get("message")
+        if message and ctx.on_note is not None:
+            ctx.on_note(str(progress.get("host", "")), ctx.secrets.redact(str(message)))
 
     return on_event
 

@@ -295,6 +295,7 @@ class _Run:
         if only_hosts is not None:
             action = _restrict(action, only_hosts)
         self.ctx.on_host = lambda o: self.reporter.host_done(step.id, o)
+        self.ctx.on_note = lambda host, text: self.reporter.note(f"{host}: {text}")
         self.ctx.on_process = lambda pid: self.append(
             rk.STEP_PROCESS, {"step": step.id, "pid": pid, "machine": socket.gethostname()})
 
