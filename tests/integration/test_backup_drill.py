@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,43 @@ def test_the_drill_never_archives_into_the_production_archive(
     finally:
         sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
                             f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+
+
+def test_a_point_in_time_drill_recovers_to_the_target_and_no_further(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    with lab.connect("his-db-1", autocommit=True) as conn:
+        # public, not his: the his schema is published to the logical subscriber
+        conn.execute("DROP TABLE IF EXISTS public.pitr_probe")
+        conn.execute("CREATE TABLE public.pitr_probe (id int)")
+        conn.execute("INSERT INTO public.pitr_probe VALUES (1)")
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        target = row[0]
+        time.sleep(1.5)
+        conn.execute("INSERT INTO public.pitr_probe VALUES (2)")
+        switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert switched is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # archive_command has shipped the segment
+            done = conn.execute("SELECT last_archived_wal >= %s FROM pg_stat_archiver",
+                                (switched[0],)).fetchone()
+            if done and done[0]:
+                break
+            time.sleep(0.5)
+    result = drill(f"target_time={target.isoformat()}", "keep=true")
+    try:
+        assert result.rc == 0, result.err
+        (proof,) = evidence()
+        assert proof["backup"]["label"] == backup["label"]
+        query = "SELECT array_agg(id ORDER BY id) FROM pitr_probe"
+        ids = sh(lab, "verify-1", f"runuser -u postgres -- psql -X -At -h {DRILL_DIR} -p 22305 "
+                                  f"-d his -c {shlex.quote(query)}")
+        assert ids.strip() == "{1}"
+    finally:
+        sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
+                            f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+        with lab.connect("his-db-1", autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.pitr_probe")
 
 
 # --- corrupted or incomplete backups ---------------------------------------------------------

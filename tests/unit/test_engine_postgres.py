@@ -239,6 +239,16 @@ def test_a_clean_drill_passes_with_phase_times_rto_and_rpo() -> None:
     assert set(evidence["checks"].values()) == {"passed"}
 
 
+def test_a_point_in_time_drill_compares_counts_not_exact_content() -> None:
+    later = json.dumps({"his.patients": {"rows": 101, "fingerprint": "999"},
+                        "his.orders": {"rows": 1000, "fingerprint": "456"}})
+    exact = postgres.drill_evidence(_raw(tables=_result("09.1", "10.0", stdout=later)))
+    assert exact["passed"] is False
+    in_time = postgres.drill_evidence(_raw(tables=_result("09.1", "10.0", stdout=later),
+                                           target_time="2026-11-26 06:00:00+00"))
+    assert in_time["passed"] is True
+
+
 def test_a_failed_restore_is_evidence_naming_the_phase_and_skips_copy_checks() -> None:
     raw = _raw(amcheck={}, marker={}, tables={}, start={}, recovery={},
                failure=["restore", "out of disk on the scratch host (0 KiB left): ERROR: [064]"])
