@@ -19,7 +19,6 @@ from hisops.reports.backups import (
     backup_overview,
     human_age,
     human_duration,
-    throughput_history,
 )
 from hisops.reports.backups_console import print_backups
 from hisops.runbook.durations import parse_duration
@@ -198,17 +197,6 @@ def test_json_shape() -> None:
     assert data["last_verified"]["rto_s"] == 125.0
     assert data["last_verified"]["drilled_at"] == (NOW - timedelta(hours=4)).isoformat()
     assert data["last_drill_failed"] is None
-
-
-def test_throughput_history_uses_the_last_passed_drills() -> None:
-    log = Log()
-    finished = NOW - DAY
-    for restore_s in (40.0, 20.0, 10.0):
-        log.drill("L", finished, NOW - timedelta(hours=restore_s), restore_s=restore_s)
-    log.drill("L", finished, NOW, restore_s=1.0, passed=False)
-    log.drill("L", finished, NOW, restore_s=1.0, database="other")
-    assert throughput_history(log.records, "his") == [1.0, 2.0, 4.0]
-    assert throughput_history(log.records, "his", last=2) == [2.0, 4.0]
 
 
 def test_human_texts() -> None:

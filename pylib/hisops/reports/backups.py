@@ -150,23 +150,6 @@ def backup_overview(records: Iterable[Record], *, now: datetime, stale_after_s: 
     return out
 
 
-def throughput_history(records: Iterable[Record], database: str, last: int = 5) -> list[float]:
-    """Restore speed in MB/s (database bytes / restore seconds) of the last ``last`` passed
-    drills of ``database``, oldest first: what an ETA for a real restore can be based on."""
-    speeds: list[float] = []
-    for rec in _evidence_records(records):
-        evidence = rec.payload["evidence"]
-        if (rec.payload.get("type") != RESTORE_DRILL or evidence.get("passed") is not True
-                or str(evidence.get("database") or rec.payload.get("subject")) != database):
-            continue
-        backup = evidence.get("backup")
-        size = _num(backup.get("database_bytes")) if isinstance(backup, dict) else None
-        seconds = _num(evidence.get("restore_s"))
-        if size and seconds and seconds > 0:
-            speeds.append(size / seconds / 1e6)
-    return speeds[-last:] if last > 0 else []
-
-
 def human_age(seconds: float) -> str:
     """``40 s``, ``12 min``, ``5 h``, ``36 h``, ``9 d``: coarse, for how long ago."""
     seconds = max(0.0, seconds)
