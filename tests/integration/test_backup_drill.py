@@ -7,6 +7,7 @@ afterwards, so each test starts from an intact backup.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -158,6 +159,22 @@ def test_a_point_in_time_drill_recovers_to_the_target_and_no_further(
                             f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
         with lab.connect("his-db-1", autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS public.pitr_probe")
+
+
+def test_check_mode_says_what_would_happen_and_changes_nothing(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    count = "runuser -u pgbackrest -- pgbackrest --stanza=his --output=json info"
+    before = len(json.loads(sh(lab, "backup-1", count))[0]["backup"])
+    backed = hisops("run", "backup", "--check", timeout=600)
+    assert backed.rc == 0, backed.err
+    assert "would write a marker row in his and take a full backup" in backed.err
+    drilled = hisops("run", "verify-backup", "--check", timeout=600)
+    assert drilled.rc == 0, drilled.err
+    assert "would restore" in drilled.err
+    assert len(json.loads(sh(lab, "backup-1", count))[0]["backup"]) == before
+    assert evidence() == []
+    assert evidence(kind="backup") == []
+    assert scratch_is_gone(lab)
 
 
 # --- corrupted or incomplete backups ---------------------------------------------------------
