@@ -166,3 +166,16 @@ def test_unknown_parameter_in_targets(tmp_path: Path) -> None:
     assert err.field == "targets[1]"
     assert err.line == 16
     assert "unknown parameter 'scope'" in err.one_line()
+
+
+def test_number_parameters_take_decimals_and_refuse_the_rest() -> None:
+    from hisops.errors import ParameterError
+    from hisops.runbook.model import Parameter
+    from hisops.runbook.params import coerce
+
+    spec = Parameter(type="number", default=0.1)
+    assert coerce("tolerance", spec, "0.25", None) == 0.25
+    assert coerce("tolerance", spec, 2, None) == 2.0
+    for bad in ("lots", "nan", "inf", True):
+        with pytest.raises(ParameterError, match="not a valid number"):
+            coerce("tolerance", spec, bad, None)

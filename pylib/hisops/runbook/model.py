@@ -21,13 +21,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-ParamType = Literal["str", "int", "bool", "duration", "timestamp", "host", "group"]
+ParamType = Literal["str", "int", "number", "bool", "duration", "timestamp", "host", "group"]
 
 
 class Parameter(Strict):
     type: ParamType = "str"
     description: str = ""
-    default: str | int | bool | None = None
+    default: str | int | float | bool | None = None
     required: bool = False
     secret: bool = False
     choices: list[str | int] | None = None

@@ -36,12 +36,18 @@ def parse_extra_vars(pairs: list[str]) -> dict[str, str]:
 def coerce(name: str, spec: Parameter, value: Any, inventory: Inventory | None) -> Any:
     """Convert a value to the parameter's type, or raise a ParameterError naming it."""
     where = f"parameter {name}"
-    text = str(value).strip() if not isinstance(value, bool | int) else value
+    text = str(value).strip() if not isinstance(value, bool | int | float) else value
     try:
         if spec.type == "int":
             if isinstance(value, bool):
                 raise ValueError  # noqa: TRY301 - one handler turns every bad value into one error
             result: Any = int(text)
+        elif spec.type == "number":
+            if isinstance(value, bool):
+                raise ValueError  # noqa: TRY301 - see above
+            result = float(text)
+            if result != result or result in (float("inf"), float("-inf")):
+                raise ValueError  # noqa: TRY301 - nan and inf are not numbers a runbook can use
         elif spec.type == "bool":
             if isinstance(value, bool):
                 result = value
