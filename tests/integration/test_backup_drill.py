@@ -230,6 +230,27 @@ def test_a_damaged_backup_fails_the_drill_naming_the_damage(
     assert scratch_is_gone(lab), "a failed drill left its scratch instance behind"
 
 
+def test_pgbackrest_ssh_refuses_a_repository_host_key_it_was_not_given(
+        lab: Lab, backup: dict[str, Any]) -> None:
+    """Trust is handed over by the roles, never learned on first use: with the repository's
+    key entry swapped for another host's, pgBackRest on the scratch host cannot connect."""
+    known = "/var/lib/postgresql/.ssh/known_hosts"
+    if not sh(lab, "verify-1", f"test -f {known} && echo yes || true").strip():
+        assert drill(f"backup={backup['label']}").rc == 0  # makes verify-1 a client
+    sh(lab, "verify-1", f"cp -p {known} {known}.saved")
+    try:
+        other = sh(lab, "verify-1", "cut -d' ' -f2- /etc/ssh/ssh_host_ed25519_key.pub").strip()
+        port = lab.host("backup-1").ssh_port
+        sh(lab, "verify-1", f"echo '[127.0.0.1]:{port} {other}' > {known}")
+        refused = sh(lab, "verify-1", "runuser -u postgres -- pgbackrest --stanza=his info 2>&1 "
+                                      "|| true")
+        assert "Host key verification failed" in refused
+    finally:
+        sh(lab, "verify-1", f"mv {known}.saved {known}")
+    assert "status: ok" in sh(lab, "verify-1", "runuser -u postgres -- pgbackrest --stanza=his "
+                                               "info")
+
+
 # --- faults and refusals ---------------------------------------------------------------------
 
 

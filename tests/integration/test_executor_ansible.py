@@ -294,8 +294,9 @@ req = PlaybookRequest(
 try:
     run_playbook(req)
 except Interrupted as exc:
-    restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    print("INTERRUPTED", "restored" if restored else "NOT-restored", exc)
+    handler = signal.getsignal(signal.SIGINT)
+    restored = handler is signal.default_int_handler
+    print("INTERRUPTED", "restored" if restored else f"NOT-restored ({handler!r})", exc)
     sys.exit(130)
 print("NOT INTERRUPTED")
 """
