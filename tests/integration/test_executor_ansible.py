@@ -286,6 +286,9 @@ from pathlib import Path
 from hisops.errors import Interrupted
 from hisops.executors.ansible import PlaybookRequest, run_playbook
 tmp, data, sleep_s = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+# as in an operator's terminal: a shell that ran pytest in the background (CI under nohup,
+# `cmd &`) hands its children SIGINT ignored, and the guard must put back what it found
+signal.signal(signal.SIGINT, signal.default_int_handler)
 req = PlaybookRequest(
     playbook=data / "sleep.yml", role=None, pattern="all", inventory=tmp / "inventory.ini",
     private_data_dir=tmp / "pdd", ident="sigint-1", extravars={"executor_test_sleep_s": sleep_s},
