@@ -240,6 +240,10 @@ def test_a_recreated_primary_gets_its_replicas_and_dataset_back(lab: Lab) -> Non
                                   "WHERE key IN ('scale', 'seed', 'patients')").fetchall())
     assert after == before
     assert all(r.healthy for r in lifecycle.status(lab.settings))
+    # the old cluster's backups would make pgBackRest refuse the new one (error 028)
+    repo = podman.exec_in(containers.container_name(lab.settings, "backup-1"),
+                          ["find", "/var/lib/pgbackrest", "-mindepth", "1"], check=True)
+    assert repo.stdout.strip() == ""
 
 
 def test_a_host_whose_processes_died_behind_podmans_back_is_made_again(lab: Lab) -> None:

@@ -333,8 +333,11 @@ def _res_message(res: dict[str, Any]) -> str:
                 return _res_message(item)
     stderr = str(res.get("stderr") or "").strip()
     if res.get("msg") == "non-zero return code" and stderr:
-        # the command's own last words say why; Ansible's msg only says that it failed
-        return f"rc {res.get('rc')}: " + " ".join(stderr.splitlines()[-1].split())
+        # the command's own words say why (its ERROR line, else its last line; a trailing
+        # HINT is advice, not the reason); Ansible's msg only says that it failed
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "ERROR" in ln or "FATAL" in ln or "error:" in ln]
+        return f"rc {res.get('rc')}: " + " ".join((errors or lines)[-1].split())
     for key in ("msg", "stderr", "reason"):
         value = res.get(key)
         if value:

@@ -169,6 +169,10 @@ def _databases(
         # one can never follow it, so they are made again from it
         for replica in [*topo.by_role(Role.STANDBY), *topo.by_role(Role.SUBSCRIBER)]:
             pgsetup.drop_cluster(_container(settings, replica))
+        # and the backups of the old one belong to another system (pgBackRest refuses the new
+        # cluster with error 028): the lab's repository and drill hosts start empty again
+        for host in [*topo.by_role(Role.BACKUP), *topo.by_role(Role.VERIFY)]:
+            pgsetup.forget_backups(_container(settings, host))
     pgsetup.wait_ready(primary.pg, password, dbname=pgsetup.DBNAME)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
