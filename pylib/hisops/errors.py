@@ -6,6 +6,7 @@ Each error carries the data a caller needs (file, field, run id, ...), not just 
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -48,9 +49,14 @@ class InputError(HisopsError):
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "")
         if self.field:
-            where = f"{where}: {self.field}" if where else self.field
+            # a field can be any key a file holds, line breaks included: shown escaped
+            field = _CONTROL.sub(lambda m: repr(m.group())[1:-1], self.field)
+            where = f"{where}: {field}" if where else field
         text = " ".join(self.message.split())  # one line, always
         return f"{where}: {text}" if where else text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RunbookError(InputError):

@@ -179,3 +179,14 @@ def test_number_parameters_take_decimals_and_refuse_the_rest() -> None:
     for bad in ("lots", "nan", "inf", True):
         with pytest.raises(ParameterError, match="not a valid number"):
             coerce("tolerance", spec, bad, None)
+
+
+def test_a_key_with_a_line_break_still_gives_one_line(tmp_path: Path) -> None:
+    # found by the loader fuzzer: a parameter named "\n" made a two-line error
+    path = tmp_path / "rb.yml"
+    path.write_text('name: x\nsummary: y\nparameters:\n  "\\n": {type: str}\n'
+                    'steps: [{id: a, kind: assert, that: ["true"]}]\n')
+    with pytest.raises(RunbookError) as err:
+        load_runbook(path)
+    assert "\n" not in str(err.value)
+    assert "parameters.\\n" in str(err.value)
