@@ -73,6 +73,12 @@ def scratch_is_gone(lab: Lab, root: str = DRILL_DIR) -> bool:
     return not running.strip() and not present.strip()
 
 
+def remove_scratch(lab: Lab) -> None:
+    """Stop and remove a scratch instance a test kept (keep=true)."""
+    sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
+                        f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+
+
 # --- the acceptance path ---------------------------------------------------------------------
 
 
@@ -120,8 +126,7 @@ def test_the_drill_never_archives_into_the_production_archive(
                                    "-p 22305 -d postgres -c 'SHOW archive_mode'")
         assert mode.strip() == "off"
     finally:
-        sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
-                            f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+        remove_scratch(lab)
 
 
 def test_a_point_in_time_drill_recovers_to_the_target_and_no_further(
@@ -155,8 +160,7 @@ def test_a_point_in_time_drill_recovers_to_the_target_and_no_further(
                                   f"-d his -c {shlex.quote(query)}")
         assert ids.strip() == "{1}"
     finally:
-        sh(lab, "verify-1", f"runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl "
-                            f"-D {DRILL_DIR}/data stop -m immediate || true; rm -rf {DRILL_DIR}")
+        remove_scratch(lab)
         with lab.connect("his-db-1", autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS public.pitr_probe")
 

@@ -143,12 +143,17 @@ class DataGuardLag:
 # --- converters (pure) -------------------------------------------------------------------------
 
 
-def _int(what: str, row: Row, index: int, *, nullable: bool = False) -> int:
+def _number(what: str, row: Row, index: int) -> int | float:
     value = row[index]
-    if value is None and nullable:
-        return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RowShapeError(what, row, f"column {index + 1} is not a number")
+    return value
+
+
+def _int(what: str, row: Row, index: int, *, nullable: bool = False) -> int:
+    if row[index] is None and nullable:
+        return 0
+    value = _number(what, row, index)
     if isinstance(value, float) and not value.is_integer():
         raise RowShapeError(what, row, f"column {index + 1} is not a whole number")
     return int(value)
@@ -179,9 +184,7 @@ def backup_job_from_row(row: Row) -> BackupJob:
     end = row[4]
     if end is not None and not isinstance(end, datetime):
         raise RowShapeError(what, row, "column 5 is not a DATE")
-    elapsed = row[7]
-    if elapsed is not None and (isinstance(elapsed, bool) or not isinstance(elapsed, int | float)):
-        raise RowShapeError(what, row, "column 8 is not a number")
+    elapsed = None if row[7] is None else _number(what, row, 7)
     return BackupJob(
         session_key=_int(what, row, 0), input_type=_text(what, row, 1),
         status=_text(what, row, 2), start_time=_datetime(what, row, 3), end_time=end,
@@ -204,9 +207,7 @@ def block_corruption_from_row(row: Row) -> BlockCorruption:
 def archive_lag_from_row(row: Row) -> ArchiveLag:
     what = "v$archived_log"
     _width(what, row, 4)
-    age = row[3]
-    if isinstance(age, bool) or not isinstance(age, int | float):
-        raise RowShapeError(what, row, "column 4 is not a number")
+    age = _number(what, row, 3)
     return ArchiveLag(thread=_int(what, row, 0), sequence=_int(what, row, 1),
                       next_time=_datetime(what, row, 2), age_seconds=float(age))
 

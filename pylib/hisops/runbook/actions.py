@@ -101,9 +101,10 @@ def _notify(ctx: ActionContext, outcome: HostOutcome) -> None:
             log.debug("progress callback failed", exc_info=True)
 
 
-def _process_watcher(ctx: ActionContext) -> Callable[[dict[str, Any]], None]:
-    """Report each new ansible-playbook pid once: it outlives a SIGKILLed hisops, so resume
-    must be able to find and stop it before running the step again."""
+def _event_watcher(ctx: ActionContext) -> Callable[[dict[str, Any]], None]:
+    """Report each new ansible-playbook pid once (it outlives a SIGKILLed hisops, so resume
+    must be able to find and stop it before running the step again) and every announcement
+    a play makes to the operator."""
     seen: set[int] = set()
 
     def on_event(progress: dict[str, Any]) -> None:
@@ -136,7 +137,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         roles_path=tuple(paths.roles_dirs()),
         serial=action.serial_patterns,
         cancel=ctx.cancelled,
-        on_event=_process_watcher(ctx),
+        on_event=_event_watcher(ctx),
         resolved=ResolvedHosts(targets=action.hosts, batches=action.serial),
     )
     result = ansible_exec.run_playbook(request)
@@ -148,8 +149,7 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         status, detail = "failed", f"ansible-runner status {result.status} (rc {result.rc})"
     return ActionResult(status=status, hosts=dict(result.hosts), detail=detail,
                         artifact_digests=(result.artifact_digest,),
-                        data=ctx.secrets.redact_obj(result.data) if ctx.secrets.values
-                        else result.data)
+                        data=ctx.secrets.redact_obj(result.data))
 
 
 def judge(outcome: HostOutcome, expect: Mapping[str, Any], read_only: bool) -> HostOutcome:
