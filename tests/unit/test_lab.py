@@ -87,6 +87,8 @@ def test_inventory_groups_and_strict_host_key_checking(settings: LabSettings) ->
     assert env["hosts"]["app-his-1"]["app_http_port"] == topo.get("app-his-1").http_port
     assert env["vars"]["pg_version"] == 15
     assert env["vars"]["hisops_lab_patch_version"] == "15.20-0+deb12u1"
+    # the runbook stages media from the repository root (patch and rollback versions)
+    assert env["vars"]["pg_patch_repository"] == "/cache/patch-repo"
 
 
 def test_inventory_file_is_written_for_a_named_lab_only_in_its_dir(

@@ -18,12 +18,12 @@ from hisops.lab.topology import HostSpec, Role
 
 log = logging.getLogger(__name__)
 
-PATCH_REPO_MOUNT = "/opt/hisops/patch-repo"
 LABEL_HOST = "hisops.lab.host"
 LABEL_PORTS = "hisops.lab.ports"
 LABEL_LAYOUT = "hisops.lab.layout"
 # bump when run_host's mounts or options change, so `lab up` recreates older containers
-LAYOUT_VERSION = 2
+# (3: the patch repository is no longer mounted; the patching runbook stages media over SSH)
+LAYOUT_VERSION = 3
 # verify-1's small tmpfs, for restore drills that must run out of disk
 SMALL_DISK = "/srv/hisops-small-disk"
 SMALL_DISK_SIZE = "24m"
@@ -77,7 +77,7 @@ def write_host_env(settings: LabSettings, host: HostSpec) -> Path:
     return hdir
 
 
-def run_host(settings: LabSettings, host: HostSpec, patch_repo: Path | None) -> None:
+def run_host(settings: LabSettings, host: HostSpec) -> None:
     """``podman run -d`` the container of HOST (caller checked its ports are free)."""
     hdir = write_host_env(settings, host)
     args = [
@@ -90,8 +90,6 @@ def run_host(settings: LabSettings, host: HostSpec, patch_repo: Path | None) -> 
         "--stop-timeout", "20",
         "-v", f"{hdir}:/run/hisops-lab:ro",
     ]
-    if patch_repo is not None and host.pg_port is not None:
-        args += ["-v", f"{patch_repo.parent}:{PATCH_REPO_MOUNT}:ro"]
     if host.role is Role.VERIFY:
         # a deliberately small disk: restore drills prove they fail cleanly when out of space
         args += ["--mount", f"type=tmpfs,destination={SMALL_DISK},tmpfs-size={SMALL_DISK_SIZE}"]

@@ -83,6 +83,10 @@ def _cached(settings: LabSettings, wanted: str) -> ImageInfo | None:
     if patch and repo is None:
         log.info("patch repository for %s is missing or damaged: rebuilding", patch)
         return None
+    installed = labels.get(LABEL_PG, "")
+    if installed and patch_repo_dir(settings, installed) is None:
+        log.info("rollback media for %s are missing or damaged: rebuilding", installed)
+        return None
     return ImageInfo(
         image=settings.image, recipe_hash=wanted, pg_version=labels.get(LABEL_PG, ""),
         patch_version=patch, pgbackrest_version=labels.get(LABEL_PGBACKREST, ""),

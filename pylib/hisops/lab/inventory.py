@@ -56,11 +56,13 @@ def render(settings: LabSettings, topology: Topology, *,
         "pg_version": PG_MAJOR,
         "pg_superuser": "postgres",
         "pg_password_file": str(settings.pg_password_file),
+        # the newer 15.x the lab offers as a patch (None when bookworm offers none)
         "hisops_lab_patch_version": patch_version,
-        "hisops_lab_patch_repo": str(patch_repo) if patch_repo else None,
-        "hisops_lab_patch_repo_mount": (
-            f"/opt/hisops/patch-repo/{patch_version}" if patch_version else None),
     }
+    if patch_repo is not None:
+        # the local patch repository on the controller: one folder per package version (the
+        # patch and the installed version, the rollback media), staged to hosts over SSH
+        env_vars["pg_patch_repository"] = str(patch_repo.parent)
     return {
         "all": {
             "children": {

@@ -123,7 +123,7 @@ def _up(settings: LabSettings, *, app_hosts: int | None, scale: float | None,
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda h: containers.run_host(settings, h, img.patch_repo), new))
+        list(pool.map(lambda h: containers.run_host(settings, h), new))
         list(pool.map(lambda h: containers.start_stopped(settings, h), stopped))
     for host in new + stopped:
         if not _wait_port(host.ssh_port, 30):
