@@ -159,5 +159,25 @@ def image(rebuild: bool) -> None:
         click.echo("no newer PostgreSQL 15.x offered: no patch repository")
 
 
+@lab.command(name="pg-version")
+@click.argument("version", required=False)
+def pg_version(version: str | None) -> None:
+    """Show the PostgreSQL version of each lab database host, or install VERSION on all
+    (e.g. `hisops lab pg-version 15.18` to rehearse the patching runbook again)."""
+    from hisops.lab import versions
+
+    settings = LabSettings.from_env()
+    if version:
+        changed: dict[str, str] = _guarded(lambda: versions.install_release(settings, version))
+        for host, old in changed.items():
+            click.echo(f"{host}: {old or '?'} -> {version}")
+        if not changed:
+            click.echo(f"every database host already runs {version}")
+        return
+    found: dict[str, str] = _guarded(lambda: versions.server_versions(settings))
+    for host, running in found.items():
+        click.echo(f"{host}: {running or 'not answering'}")
+
+
 if __name__ == "__main__":  # `python -m hisops.lab.cli up`, before hisops.cli mounts the group
     lab()

@@ -70,8 +70,12 @@ def coerce(name: str, spec: Parameter, value: Any, inventory: Inventory | None) 
         raise ParameterError(f"'{value}' is not a valid {spec.type}", field=where) from None
     if spec.type == "host" and inventory is not None and result not in inventory.host_names:
         raise ParameterError(f"no host '{result}' in inventory {inventory.source}", field=where)
-    if spec.type == "group" and inventory is not None and result not in inventory.groups:
-        raise ParameterError(f"no group '{result}' in inventory {inventory.source}", field=where)
+    if spec.type == "group" and inventory is not None:
+        # a union of groups ("db_standby:db_replica") is accepted: each one must exist
+        for group in str(result).split(":"):
+            if group not in inventory.groups:
+                raise ParameterError(f"no group '{group}' in inventory {inventory.source}",
+                                     field=where)
     if spec.choices is not None and result not in spec.choices:
         choices = ", ".join(map(str, spec.choices))
         raise ParameterError(f"'{result}' is not one of: {choices}", field=where)
