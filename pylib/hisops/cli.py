@@ -139,19 +139,64 @@ def main_group(ctx: click.Context, journal_url: str | None, verbose: int) -> Non
                         stream=sys.stderr)
 
 
+# Waivers with a flag of their own; any other is given as --waive NAME.
+WAIVER_FLAGS = {"unverified-backup": "--accept-unverified-backup"}
+
+
+def waive_hint(waiver: str) -> str:
+    """The command-line words that waive ``waiver``."""
+    return f'{WAIVER_FLAGS.get(waiver, f"--waive {waiver}")} --reason "..."'
+
+
+def _waivers(waive: tuple[str, ...], accept_unverified_backup: bool,
+             reason: str | None) -> dict[str, str]:
+    """{waiver name: reason} from run's options; a waiver without a reason is refused."""
+    import re
+
+    from hisops.errors import UsageError
+    from hisops.runbook.model import WAIVER_NAME
+
+    names = list(dict.fromkeys([*waive, *(["unverified-backup"] if accept_unverified_backup
+                                          else [])]))
+    for name in names:
+        if not re.fullmatch(WAIVER_NAME, name):
+            raise UsageError(f"--waive {name}: not a waiver name (a-z, 0-9 and -)")
+    if names and not (reason and reason.strip()):
+        flag = "--accept-unverified-backup" if accept_unverified_backup else "--waive"
+        raise UsageError(f"{flag} needs --reason")
+    if reason is not None and not names:
+        raise UsageError("--reason is only used with --waive or --accept-unverified-backup")
+    return {name: (reason or "").strip() for name in names}
+
+
 @main_group.command()
 @runbook_inputs
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
-def plan(runbook: str, inventory: Path | None, limit: str | None, extra: tuple[str, ...],
-         vault_file: Path | None, as_json: bool) -> None:
-    """Resolve RUNBOOK against an inventory and show what would run, with its plan hash."""
+@click.option("--offline", is_flag=True,
+              help="do not preview check guards (they read the journal, some probe hosts)")
+@click.pass_context
+def plan(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | None,
+         extra: tuple[str, ...], vault_file: Path | None, as_json: bool, offline: bool) -> None:
+    """Resolve RUNBOOK against an inventory and show what would run, with its plan hash.
+
+    Check guards are previewed: whether they would let a run start now. A guard that would
+    refuse is shown, but plan still exits 0: the plan itself is valid."""
     prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    previews = None
+    if not offline:
+        from hisops.runbook.guards import preview_guards
+
+        checks = any(g.kind == "check" for g in prepared.plan.guards)
+        previews = preview_guards(prepared.plan, prepared.inventory,
+                                  journal=_journal(ctx) if checks else None)
     if as_json:
-        _json_out(prepared.plan.as_dict())
+        _json_out({**prepared.plan.as_dict(),
+                   "preview": None if previews is None else [p.to_dict() for p in previews]})
     else:
-        from hisops.reports.console import print_plan
+        from hisops.reports.console import print_guard_previews, print_plan
 
         print_plan(prepared.plan)
+        print_guard_previews(prepared.plan, previews, waive_hint)
 
 
 def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: bool) -> None:
@@ -200,18 +245,39 @@ def _finish(outcome: Any, as_json: bool) -> None:
 @click.option("--confirm", help="typed confirmation for protected environments")
 @click.option("--operator", help="who runs this (default $HISOPS_OPERATOR or the login)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--waive", multiple=True, metavar="NAME",
+              help="let guards declaring `waiver: NAME` fail without refusing the run "
+              "(repeatable; needs --reason; journaled)")
+@click.option("--accept-unverified-backup", is_flag=True,
+              help="shorthand for --waive unverified-backup: start although no restore of "
+              "the database was verified recently (needs --reason)")
+@click.option("--reason", help="why the waived guards may fail (journaled)")
 @click.pass_context
 def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | None,
         extra: tuple[str, ...], vault_file: Path | None, check: bool, yes: bool,
-        confirm: str | None, operator: str | None, as_json: bool) -> None:
+        confirm: str | None, operator: str | None, as_json: bool, waive: tuple[str, ...],
+        accept_unverified_backup: bool, reason: str | None) -> None:
     """Run RUNBOOK: guards, then each step, journaled; resumable after a failure."""
+    from hisops.errors import PreconditionFailed
     from hisops.reports.console import ConsoleReporter
     from hisops.runbook.engine import Engine
+    from hisops.runbook.guards import check_waivers
 
+    waivers = _waivers(waive, accept_unverified_backup, reason)
     prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    check_waivers(prepared.plan, waivers)
     _confirm(prepared.plan, prepared.inventory, yes, confirm, check)
     engine = Engine(_journal(ctx), reporter=ConsoleReporter(), operator=operator)
-    outcome = engine.start(prepared.plan, prepared.inventory, prepared.secrets, check=check)
+    try:
+        outcome = engine.start(prepared.plan, prepared.inventory, prepared.secrets,
+                               check=check, waivers=waivers)
+    except PreconditionFailed as refused:
+        waiver = next((g.waiver for g in prepared.plan.guards
+                       if g.name == refused.guard and g.waiver), None)
+        if not waiver:
+            raise
+        raise PreconditionFailed(refused.guard, f"{refused.detail} (to run anyway, if that is "
+                                 f"safe: {waive_hint(waiver)}, journaled)") from None
     _finish(outcome, as_json)
 
 

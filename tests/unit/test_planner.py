@@ -69,3 +69,29 @@ def test_secret_store_redacts() -> None:
     store = SecretStore({"pw": "topsecret"})
     assert store.redact_obj({"a": ["x topsecret y"]}) == {"a": ["x ******** y"]}
     assert "topsecret" not in repr(store)
+
+
+def test_guards_without_checks_hash_as_before() -> None:
+    # Only check guards carry check/args/waiver in the hashed body: plans of runbooks without
+    # them keep the hash they had before check guards existed, so those runs still resume.
+    (guard,) = make_plan().as_dict()["guards"]
+    assert set(guard) == {"name", "kind", "hosts", "command", "that", "expect"}
+
+
+def test_check_guard_args_and_waiver_enter_the_hash(tmp_path: Path) -> None:
+    text = (DATA / "runbooks" / "good.yml").read_text().replace("guards:\n", (
+        "guards:\n"
+        "  - {name: restore verified, kind: check, check: verified_restore,\n"
+        "     args: {database: his, max_age: 24h}, waiver: unverified-backup}\n"))
+    path = tmp_path / "rb.yml"
+    path.write_text(text)
+    base = make_plan(path)
+    assert base.guards[0].args == {"database": "his", "max_age": "24h"}
+    assert base.as_dict()["guards"][0]["waiver"] == "unverified-backup"
+    for old, new in (("max_age: 24h", "max_age: 25h"), ("database: his", "database: lab"),
+                     ("waiver: unverified-backup", "waiver: other")):
+        path.write_text(text.replace(old, new))
+        changed = make_plan(path)
+        assert changed.hash != base.hash, new
+        # the runbook's bytes are hashed too: prove the rendered guard differs on its own
+        assert changed.as_dict()["guards"][0] != base.as_dict()["guards"][0]

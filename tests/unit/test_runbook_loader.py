@@ -190,3 +190,17 @@ def test_a_key_with_a_line_break_still_gives_one_line(tmp_path: Path) -> None:
         load_runbook(path)
     assert "\n" not in str(err.value)
     assert "parameters.\\n" in str(err.value)
+
+
+@pytest.mark.parametrize(("body", "line", "field"), [
+    ("    kind: role\n    role: pg_backup\n    hosts: all\n    bogus: 1\n", 8, "steps[0].bogus"),
+    ("    kind: role\n    role: Bad!\n    hosts: all\n", 6, "steps[0].role"),
+    ("    kind: playbook\n    playbook: x.yml\n    hosts: all\n    colour: red\n", 8,
+     "steps[0].colour"),
+])
+def test_kind_named_like_a_field_still_names_the_field(
+    tmp_path: Path, body: str, line: int, field: str,
+) -> None:
+    # pydantic puts the kind tag in an error's location; kind: role also has a role: field
+    err = error_for(tmp_path, "name: x\nsummary: s\nsteps:\n  - id: a\n" + body)
+    assert (err.field, err.line) == (field, line)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from hisops.executors.results import HostOutcome
@@ -15,6 +17,9 @@ from hisops.journal.state import RunState
 from hisops.runbook.durations import format_duration
 from hisops.runbook.planner import Plan
 from hisops.secrets import REDACTED
+
+if TYPE_CHECKING:
+    from hisops.runbook.guards import GuardPreview
 
 STATUS_STYLE = {
     "ok": "green", "changed": "yellow", "skipped": "cyan", "failed": "bold red",
@@ -51,7 +56,12 @@ def print_plan(plan: Plan) -> None:
         out_console.print("guards (checked before any change):")
         for guard in plan.guards:
             where = _hosts_text(guard.hosts) if guard.hosts else "facts"
-            out_console.print(f"  - {guard.name} [{guard.kind}] on {where}")
+            kind = guard.kind
+            if guard.kind == "check":
+                kind = f"check {guard.check}"
+                where = _hosts_text(guard.hosts) if guard.hosts else "the journal and inventory"
+            waiver = f", waivable: {guard.waiver}" if guard.waiver else ""
+            out_console.print(f"  - {escape(guard.name)} \\[{kind}{waiver}] on {where}")
     table = Table(show_lines=False, header_style="bold")
     for column in ("#", "step", "kind", "hosts", "action", "idempotent", "rollback", "when"):
         table.add_column(column, overflow="fold")
@@ -68,6 +78,44 @@ def print_plan(plan: Plan) -> None:
     if plan.protected_hosts:
         out_console.print(f"[bold red]protected:[/] {_hosts_text(plan.protected_hosts)}")
     out_console.print(f"plan hash: [bold]{plan.hash}[/]")
+
+
+def print_guard_previews(plan: Plan, previews: list[GuardPreview] | None,
+                         waive_hint: Callable[[str], str]) -> None:
+    """What each check guard would say if the run started now; a refusal stands out."""
+    if previews is None:
+        if any(g.kind == "check" for g in plan.guards):
+            out_console.print("check guards: not previewed (--offline)")
+        return
+    if not previews:
+        return
+    out_console.print("check guards, if the run started now:")
+    for preview in previews:
+        if preview.ok:
+            out_console.print(f"  - {escape(preview.name)}: [green]would pass[/]")
+        else:
+            out_console.print(f"  - {escape(preview.name)}: [bold red]would REFUSE[/]: "
+                              + escape("; ".join(preview.problems)))
+            out_console.print("      " + (escape(f"waivable with {waive_hint(preview.waiver)}")
+                                          if preview.waiver else "not waivable"))
+        for note in preview.notes:
+            out_console.print(f"      {escape(note)}")
+        if preview.columns and preview.rows:
+            table = Table(header_style="bold")
+            for column in preview.columns:
+                table.add_column(escape(column), overflow="fold")
+            for row in preview.rows:
+                table.add_row(*(escape(_cell(row.get(c))) for c in preview.columns))
+            out_console.print(Padding(table, (0, 0, 0, 6)))
+    refusing = [p for p in previews if not p.ok]
+    if refusing:
+        waivable = all(p.waiver for p in refusing)
+        out_console.print(f"[bold red]hisops run would be REFUSED[/] by {len(refusing)} "
+                          f"guard(s){' (all waivable)' if waivable else ''}")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 class ConsoleReporter:
@@ -136,6 +184,12 @@ def print_summary(state: RunState) -> None:
         out_console.print(f"  {step_id} {host}: {styled(str(data.get('status')))} "
                           f"rc={data.get('rc')} {escape(str(data.get('detail', ''))[:200])}",
                           markup=True)
+    for guard in state.guards:
+        if guard.get("waived"):
+            out_console.print(f"[bold yellow]guard {escape(str(guard.get('guard')))} waived[/] "
+                              f"({escape(str(guard.get('waiver')))}): "
+                              f"{escape(str(guard.get('reason', '')))}; it failed: "
+                              f"{escape(str(guard.get('detail', '')))}")
     if state.detail:
         out_console.print(state.detail, markup=False)
 
@@ -161,7 +215,7 @@ def print_timeline(state: RunState) -> None:
 
 
 def _brief(payload: dict[str, Any]) -> str:
-    keys = ("step", "host", "status", "rc", "guard", "ok", "approver", "action", "reason",
-            "detail", "hosts", "operator")
+    keys = ("step", "host", "status", "rc", "guard", "ok", "waiver", "approver", "action",
+            "reason", "detail", "hosts", "operator")
     parts = [f"{k}={payload[k]}" for k in keys if k in payload and payload[k] not in ("", None)]
     return " ".join(parts)[:200]

@@ -12,7 +12,7 @@ import os
 import secrets as _random
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from hisops.journal.records import LockHolder
 from hisops.journal.state import RunState, StepState, apply_record, fold
 from hisops.runbook.actions import ActionContext, ActionResult, retry_failed, run_action
 from hisops.runbook.expressions import ExpressionError, truth
-from hisops.runbook.guards import check_guards
+from hisops.runbook.guards import check_guards, check_waivers
 from hisops.runbook.planner import Plan, PlannedAction, PlannedStep
 from hisops.runbook.reporter import NullReporter, Reporter
 from hisops.secrets import SecretStore
@@ -93,7 +93,14 @@ class Engine:
     # --- entry points ------------------------------------------------------------------------
 
     def start(self, plan: Plan, inventory: Inventory, secrets: SecretStore, *,
-              check: bool = False, run_id: str | None = None) -> RunOutcome:
+              check: bool = False, run_id: str | None = None,
+              waivers: Mapping[str, str] | None = None) -> RunOutcome:
+        """Journal the run, lock its hosts, check its guards, run its steps.
+
+        ``waivers`` ({waiver name: reason}) let guards declaring those names fail without
+        refusing the run; the failure, the name and the reason are journaled."""
+        waivers = dict(waivers or {})
+        check_waivers(plan, waivers)
         run = _Run(self, plan, inventory, secrets, RunState(run_id=run_id or new_run_id()),
                    check=check)
         run.append(rk.RUN_STARTED, {
@@ -103,7 +110,7 @@ class Engine:
             "secret_names": list(plan.secret_names),
             "inventory": str(plan.inventory_path.resolve()), "limit": plan.limit,
             "check": check, "pid": os.getpid(), "machine": socket.gethostname(),
-            "plan": plan.as_dict(),
+            "plan": plan.as_dict(), "waivers": waivers,
         })
         with _sigterm_as_interrupt():
             if not check:
@@ -113,7 +120,8 @@ class Engine:
                     run.finish("refused", str(busy))
                     raise
             try:
-                check_guards(plan, inventory, run.append)
+                check_guards(plan, inventory, run.append, journal=self.journal,
+                             waivers=waivers, note=self.reporter.note)
             except Exception as exc:
                 run.finish("refused", str(exc))
                 self.journal.release_locks(run.state.run_id)

@@ -14,11 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from hisops import paths
+from hisops.checks import CheckUnavailable, argument_problems, get_check, known_checks
 from hisops.errors import InputError, RunbookError
 from hisops.runbook.expressions import ExpressionError, param_references
 from hisops.runbook.model import (
     AssertGuard,
     AssertStep,
+    CheckGuard,
     PlaybookAction,
     Runbook,
     SshAction,
@@ -99,6 +101,7 @@ def _validate(document: YamlDocument, path: Path, digest: str) -> LoadedRunbook:
     loaded = LoadedRunbook(runbook=runbook, path=path, digest=digest, document=document)
     _check_templates(loaded)
     _check_files(loaded)
+    _check_checks(loaded)
     return loaded
 
 
@@ -106,7 +109,13 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
     """Pydantic's error location minus union tags (e.g. 'ssh'), as a path into the data."""
     out: list[str | int] = []
     node = data
+    tagged: Any = None  # the mapping whose discriminator tag was already passed
     for part in loc:
+        if isinstance(node, dict) and node is not tagged and node.get("kind") == part:
+            # the discriminator tag pydantic inserts; tested first because a kind may also
+            # be a field of its model (kind: role has role:, kind: check has check:)
+            tagged = node
+            continue
         in_dict = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if in_dict or in_list:
@@ -114,8 +123,6 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
             out.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and part.startswith("function-"):
             continue
-        elif isinstance(node, dict) and isinstance(part, str) and node.get("kind") == part:
-            continue  # the discriminator tag pydantic inserts
         elif isinstance(node, dict) and isinstance(part, str) and part[:1].isalpha():
             out.append(part)  # a missing or unknown key
             node = None
@@ -160,6 +167,12 @@ def _template_sources(runbook: Runbook) -> Iterator[tuple[PathKey, str, bool]]:
         elif isinstance(guard, AssertGuard):
             for i, cond in enumerate(guard.that):
                 yield (*base, "that", i), cond, True
+        elif isinstance(guard, CheckGuard):
+            if guard.hosts is not None:
+                yield (*base, "hosts"), guard.hosts, False
+            for key, value in guard.args.items():
+                for text in _strings(value):
+                    yield (*base, "args", key), text, False
     for s_index, step in enumerate(runbook.steps):
         base = ("steps", s_index)
         if step.when:
@@ -221,6 +234,29 @@ def _check_files(loaded: LoadedRunbook) -> None:
                 if not resolved.is_file():
                     raise _error(loaded, (*where, "playbook"),
                                  f"playbook not found: {action.playbook}")
+
+
+def _check_checks(loaded: LoadedRunbook) -> None:
+    """Check guards name a known check and give exactly the arguments it takes.
+
+    An unknown name is found without importing any check; the arguments need the check's
+    spec, so its module is imported (a module not written yet is an error here too)."""
+    for g_index, guard in enumerate(loaded.runbook.guards):
+        if not isinstance(guard, CheckGuard):
+            continue
+        loc: PathKey = ("guards", g_index)
+        if guard.check not in known_checks():
+            raise _error(loaded, (*loc, "check"), f"unknown check '{guard.check}' (known: "
+                         f"{', '.join(known_checks())})")
+        try:
+            spec = get_check(guard.check)
+        except CheckUnavailable as exc:
+            raise _error(loaded, (*loc, "check"), str(exc)) from None
+        problems = argument_problems(spec, guard.args)
+        if problems:
+            (arg, problem), more = problems[0], len(problems) - 1
+            raise _error(loaded, (*loc, "args", arg),
+                         problem + (f" (and {more} more)" if more else ""))
 
 
 def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:

@@ -15,6 +15,8 @@ from hisops.runbook.durations import parse_duration
 
 STEP_ID = r"^[a-z][a-z0-9_]{0,62}$"
 PARAM_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+CHECK_NAME = r"^[a-z][a-z0-9_]*$"
+WAIVER_NAME = r"^[a-z][a-z0-9-]*$"
 
 
 class Strict(BaseModel):
@@ -187,7 +189,19 @@ class AssertGuard(Strict):
     message: str = ""
 
 
-Guard = Annotated[SshGuard | AssertGuard, Field(discriminator="kind")]
+class CheckGuard(Strict):
+    """A named, built-in, read-only Python check (see :mod:`hisops.checks`)."""
+
+    kind: Literal["check"]
+    name: str
+    check: Annotated[str, Field(pattern=CHECK_NAME)]
+    hosts: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    # a failure of this guard may be waived by the operator (hisops run --waive NAME)
+    waiver: Annotated[str | None, Field(pattern=WAIVER_NAME)] = None
+
+
+Guard = Annotated[SshGuard | AssertGuard | CheckGuard, Field(discriminator="kind")]
 
 
 class Runbook(Strict):

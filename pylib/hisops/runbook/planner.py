@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hisops.checks import BadArgument, CheckUnavailable, argument_problems, get_check
 from hisops.errors import RunbookError
 from hisops.inventory import Inventory
 from hisops.runbook.durations import parse_duration
@@ -23,6 +24,7 @@ from hisops.runbook.model import (
     ApprovalStep,
     AssertGuard,
     AssertStep,
+    CheckGuard,
     PlaybookAction,
     RoleAction,
     SshAction,
@@ -90,6 +92,9 @@ class PlannedGuard:
     expect: dict[str, Any]
     timeout_s: int
     message: str = ""
+    check: str | None = None  # kind "check": the check's name
+    args: dict[str, Any] = field(default_factory=dict)  # kind "check": rendered arguments
+    waiver: str | None = None  # the name that waives a failure of this guard
 
 
 @dataclass(frozen=True)
@@ -149,10 +154,7 @@ def _hashed_body(
         "runbook_digest": loaded.digest,
         "limit": limit,
         "params": {**params, **{name: REDACTED for name in secret_names}},
-        "guards": [
-            {"name": g.name, "kind": g.kind, "hosts": list(g.hosts), "command": g.command,
-             "that": list(g.that), "expect": g.expect} for g in guards
-        ],
+        "guards": [_guard_dict(g) for g in guards],
         "steps": [
             {
                 "index": s.index, "id": s.id, "kind": s.kind, "hosts": list(s.hosts),
@@ -165,6 +167,16 @@ def _hashed_body(
         ],
         "lock_hosts": list(lock_hosts),
     }
+
+
+def _guard_dict(guard: PlannedGuard) -> dict[str, Any]:
+    out = {"name": guard.name, "kind": guard.kind, "hosts": list(guard.hosts),
+           "command": guard.command, "that": list(guard.that), "expect": guard.expect}
+    if guard.kind == "check":
+        # only check guards carry these keys: plans of other guards hash as they always did,
+        # so runs started before check guards existed still resume
+        out.update(check=guard.check, args=guard.args, waiver=guard.waiver)
+    return out
 
 
 class _Resolver:
@@ -195,6 +207,36 @@ class _Resolver:
                                      line=self.loaded.document.line_of(loc),
                                      field=format_field(loc))
         return pattern, tuple(self.inventory.hosts(pattern, self.limit))
+
+    def check_guard(self, loc: PathKey, guard: CheckGuard) -> PlannedGuard:
+        hosts: tuple[str, ...] = ()
+        if guard.hosts is not None:
+            _, hosts = self.hosts((*loc, "hosts"), guard.hosts)
+        try:
+            spec = get_check(guard.check)
+        except KeyError:
+            raise self.error((*loc, "check"), f"unknown check '{guard.check}'") from None
+        except CheckUnavailable as exc:
+            raise self.error((*loc, "check"), str(exc)) from None
+        problems = argument_problems(spec, guard.args)
+        if problems:
+            raise self.error((*loc, "args", problems[0][0]), problems[0][1])
+        args: dict[str, Any] = {}
+        for key, value in guard.args.items():
+            try:
+                args[key] = render_value(value, self.context)
+            except ExpressionError as exc:
+                raise self.error((*loc, "args", key), str(exc)) from None
+        if spec.validate is not None:
+            try:
+                spec.validate(args)
+            except BadArgument as exc:
+                raise self.error((*loc, "args", exc.arg), str(exc)) from None
+            except ValueError as exc:
+                raise self.error((*loc, "args"), str(exc)) from None
+        return PlannedGuard(name=guard.name, kind="check", hosts=hosts, command=None, that=(),
+                            expect={}, timeout_s=0, check=guard.check, args=args,
+                            waiver=guard.waiver)
 
     def action(self, loc: PathKey, action: PlaybookAction | RoleAction | SshAction
                ) -> PlannedAction:
@@ -243,6 +285,8 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
             guards.append(PlannedGuard(name=guard.name, kind="assert", hosts=(), command=None,
                                        that=tuple(guard.that), expect={}, timeout_s=0,
                                        message=guard.message))
+        elif isinstance(guard, CheckGuard):
+            guards.append(resolver.check_guard(loc, guard))
     steps: list[PlannedStep] = []
     lock_hosts: list[str] = []
     for target_index, target in enumerate(runbook.targets):
