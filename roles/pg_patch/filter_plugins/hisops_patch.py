@@ -59,7 +59,10 @@ def smoke_failures(results: list[dict[str, Any]]) -> list[str]:
             continue
         if result.get("rc") != 0:
             lines = [ln for ln in str(result.get("stderr") or "").splitlines() if ln.strip()]
-            why = lines[-1] if lines else f"rc {result.get('rc')}"
+            # psql's last lines are often the statement and a caret: its ERROR line says why
+            errors = [ln.strip() for ln in lines if "ERROR:" in ln]
+            fallback = lines[-1] if lines else f"rc {result.get('rc')}"
+            why = errors[0] if errors else fallback
             out.append(f"smoke query {name} failed: {why}")
             continue
         text = str(result.get("stdout") or "").strip()
