@@ -23,12 +23,14 @@ def run_runbook(runbook: str | Path, inventory: str | Path, *,
                 params: Mapping[str, Any] | None = None, limit: str | None = None,
                 check: bool = False, journal: Journal | str | None = None,
                 operator: str | None = None, reporter: Reporter | None = None,
-                vault_file: Path | None = None) -> RunOutcome:
+                vault_file: Path | None = None,
+                waivers: Mapping[str, str] | None = None) -> RunOutcome:
     """Plan and run a runbook, journaled. Secrets come from HISOPS_SECRET_<NAME> or the vault.
 
     Returns the outcome (``outcome.exit_status`` is what the CLI would exit with); raises a
     HisopsError subclass when the run is refused before it starts (bad input, lock busy,
-    guard failed).
+    guard failed). ``waivers`` maps a guard's waiver name to the journaled reason it is
+    waived for, as ``hisops run --waive NAME --reason TEXT`` does.
     """
     prepared = prepare(runbook, inventory, limit=limit, given=params, vault_file=vault_file)
     owned = not isinstance(journal, Journal)
@@ -36,7 +38,8 @@ def run_runbook(runbook: str | Path, inventory: str | Path, *,
     assert isinstance(store, Journal)  # noqa: S101 - narrowed for the type checker
     try:
         engine = Engine(store, reporter=reporter, operator=operator)
-        return engine.start(prepared.plan, prepared.inventory, prepared.secrets, check=check)
+        return engine.start(prepared.plan, prepared.inventory, prepared.secrets, check=check,
+                            waivers=waivers)
     finally:
         if owned:
             store.close()
