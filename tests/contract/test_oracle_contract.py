@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hisops.engines import oracle_sql
+from hisops.engines import oracle_opatch, oracle_sql
 from hisops.engines.oracle import corruption_findings
 
 
@@ -54,6 +54,25 @@ def test_query_runs_and_rows_convert(conn: Any, name: str) -> None:
         rows = cursor.fetchall()
     for row in rows:  # an empty answer is legitimate (no corruption, not a standby)
         CONVERTERS[name](row)
+
+
+# The patch plan's queries (issue 5): DBA_REGISTRY_SQLPATCH on the primary, V$DATAGUARD_STATS
+# (rows only on a standby; an empty answer from a primary is legitimate).
+PATCH_QUERIES: dict[str, tuple[str, Callable[[Any], object]]] = {
+    "registry_sqlpatch": (oracle_opatch.REGISTRY_SQLPATCH_SQL,
+                          oracle_opatch.sqlpatch_entry_from_row),
+    "dataguard_stats": (oracle_opatch.DATAGUARD_STATS_SQL, oracle_opatch.dataguard_stat_from_row),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATCH_QUERIES))
+def test_patch_query_runs_and_rows_convert(conn: Any, name: str) -> None:
+    sql, convert = PATCH_QUERIES[name]
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    for row in rows:
+        convert(row)
 
 
 def test_io_functions_return_typed_rows(conn: Any) -> None:
