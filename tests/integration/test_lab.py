@@ -20,6 +20,7 @@ import pytest
 from hisops.lab import containers, lifecycle, podman
 from hisops.lab.errors import PortInUse
 from hisops.lab.settings import LabSettings
+from hisops.patching import media
 from tests.fixtures.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -125,19 +126,20 @@ def test_patch_repository_holds_a_newer_postgresql_with_checksums(lab: Lab) -> N
     if img.patch_version is None:
         pytest.skip("the package registry offers no PostgreSQL 15.x newer than the installed one")
     assert img.patch_repo is not None
-    manifest = json.loads((img.patch_repo / "manifest.json").read_text())
-    assert manifest["from_version"] == img.pg_version
-    assert manifest["to_version"] == img.patch_version
-    names = {f["name"].split("_")[0] for f in manifest["files"]}
-    assert names == {"postgresql-15", "postgresql-client-15", "libpq5"}
-    proc = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=img.patch_repo,
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    # the database hosts see it read-only at the mount the inventory names
-    proc = subprocess.run([*lab.ssh_args("his-db-1"),
-                           f"ls {containers.PATCH_REPO_MOUNT}/{img.patch_version}"],
+    repo = img.patch_repo.parent
+    # the patch and the installed version (the rollback media), each complete and checksummed
+    for version in (img.patch_version, img.pg_version):
+        release = media.find_release(repo, package_version=version)
+        assert {f.package for f in release.files} == {"postgresql-15", "postgresql-client-15",
+                                                      "libpq5"}
+        assert media.verify_release(release) == []
+        proc = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=release.folder,
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    # hosts do not see the repository: the patching runbook copies media to them over SSH
+    proc = subprocess.run([*lab.ssh_args("his-db-1"), "ls /opt/hisops/patch-repo"],
                           capture_output=True, text=True, timeout=30, check=False)
-    assert "SHA256SUMS" in proc.stdout
+    assert proc.returncode != 0
 
 
 def test_lab_up_again_changes_nothing(lab: Lab) -> None:

@@ -274,6 +274,11 @@ def test_switchover_needs_a_streaming_standby_and_switch_back_with_logical_slots
     stranded = run_preflight(monkeypatch, inv, [primary(), standby(), replica()],
                              strategy="switchover", switchover_standby="s1", switch_back="false")
     assert any("strand the logical replicas" in p for p in stranded.problems)
+    unarchived = run_preflight(monkeypatch, inv, [primary(archive_mode="on", logical_slots=[]),
+                                                  standby(archive_mode="off"), replica()],
+                               strategy="switchover", switchover_standby="s1",
+                               switch_back=False)
+    assert any("WAL archiving off" in p for p in unarchived.problems), unarchived.problems
     elsewhere = run_preflight(monkeypatch, inv, [primary(), standby(receiver_port=9999),
                                                  replica()],
                               strategy="switchover", switchover_standby="s1")

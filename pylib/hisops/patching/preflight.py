@@ -224,6 +224,11 @@ class _Preflight:
             if not peer.in_recovery or peer.receiver_port != int(port):
                 self.problems.append(f"switchover: {self.peer} does not stream from "
                                      f"{primary.host}")
+            archiving = primary.archive_mode not in ("", "off")
+            if archiving and not self.switch_back and peer.archive_mode in ("", "off"):
+                self.problems.append(
+                    f"switchover without switch-back would leave {self.peer} the primary with "
+                    f"WAL archiving off ({primary.host} archives): configure its backups first")
             if primary.logical_slots and not self.switch_back:
                 self.problems.append(
                     f"switchover without switch-back would strand the logical replicas of "

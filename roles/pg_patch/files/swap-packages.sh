@@ -35,15 +35,30 @@ if (($# > 0)); then
     || fail "dpkg -i failed: $(tail -n 1 /tmp/hisops-pg-patch-dpkg.log)"
 fi
 t_installed=$(now)
-pg_ctlcluster "$major" "$cluster" start || fail "pg_ctlcluster $major $cluster start failed"
+# On a host without a policy-rc.d that forbids it, the package's own scripts (invoke-rc.d)
+# start the cluster during dpkg -i: then it is running already, and that is not a failure.
+start_pid=
+if ! pg_ctlcluster "$major" "$cluster" status >/dev/null 2>&1; then
+  # pg_ctlcluster start returns only after its own readiness probes (about 2 s more): start it
+  # in the background and take the first connection that succeeds as the end of the outage
+  pg_ctlcluster "$major" "$cluster" start >/tmp/hisops-pg-patch-start.log 2>&1 &
+  start_pid=$!
+fi
 deadline=$(($(date +%s) + timeout_s))
 until runuser -u postgres -- psql -X -At -h /var/run/postgresql -p "$port" -d postgres \
     -c 'SELECT 1' >/dev/null 2>&1; do
+  if [[ -n $start_pid ]] && ! kill -0 "$start_pid" 2>/dev/null; then
+    wait "$start_pid" || fail "pg_ctlcluster $major $cluster start failed: $(tail -n 1 /tmp/hisops-pg-patch-start.log)"
+    start_pid=
+  fi
   (($(date +%s) < deadline)) || fail "the cluster did not accept connections within ${timeout_s} s"
-  sleep 0.1
+  sleep 0.05
 done
 t_ready=$(now)
+if [[ -n $start_pid ]]; then
+  wait "$start_pid" || fail "pg_ctlcluster $major $cluster start failed: $(tail -n 1 /tmp/hisops-pg-patch-start.log)"
+fi
 awk -v a="$t_stop" -v b="$t_stopped" -v c="$t_installed" -v d="$t_ready" 'BEGIN {
-  printf "{\"stop_s\": %.3f, \"install_s\": %.3f, \"start_s\": %.3f, \"outage_s\": %.3f, \"stopped_at\": %.3f, \"ready_at\": %.3f}\n",
+  printf "{\"stop_s\": %.3f, \"install_s\": %.3f, \"start_s\": %.3f, \"outage_s\": %.3f, \"stop_began_at\": %.3f, \"ready_at\": %.3f}\n",
     b - a, c - b, d - c, d - a, a, d
 }'
