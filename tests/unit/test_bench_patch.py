@@ -16,6 +16,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_patch.py"
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
+    # as when it runs as a script: its folder (with _patch_metrics.py) is on sys.path
+    sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("bench_patch", BENCH)
     assert spec is not None
     assert spec.loader is not None
@@ -26,6 +28,7 @@ def bench() -> Iterator[ModuleType]:
         yield module
     finally:
         del sys.modules["bench_patch"]
+        sys.path.remove(str(BENCH.parent))
 
 
 def test_longest_gap_is_the_client_seen_outage(bench: ModuleType) -> None:
