@@ -86,6 +86,17 @@ def wait_for_step(step: str, status: str = "running", timeout: float = 60,
     raise AssertionError(f"step {step} never reached {status}")
 
 
+def evidence_payloads(kind: str, env: dict[str, str] | None = None,
+                      run_id: str | None = None) -> list[dict[str, Any]]:
+    """The journal's evidence records of one type (optionally of one run), in journal order:
+    each payload has ``type``, ``subject`` and ``evidence``."""
+    from hisops.journal import open_journal
+
+    with open_journal((env or os.environ).get("HISOPS_JOURNAL")) as journal:
+        return [r.payload for r in journal.records(run_id, kinds=["evidence.recorded"])
+                if r.payload["type"] == kind]
+
+
 def read_log(directory: Path) -> list[str]:
     path = directory / "log"
     return path.read_text().split() if path.exists() else []

@@ -8,7 +8,6 @@ afterwards, so each test starts from an intact backup.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from hisops.lab import containers
 from tests.fixtures.lab import Lab
-from tests.integration.helpers import env_with, hisops, start, wait_for_step
+from tests.integration.helpers import env_with, evidence_payloads, hisops, start, wait_for_step
 
 pytestmark = pytest.mark.lab
 
@@ -41,11 +40,7 @@ def sh(lab: Lab, host: str, script: str, *, check: bool = True) -> str:
 
 def evidence(env: dict[str, str] | None = None,
              kind: str = "restore_drill") -> list[dict[str, Any]]:
-    from hisops.journal import open_journal
-
-    with open_journal((env or os.environ).get("HISOPS_JOURNAL")) as journal:
-        return [r.payload["evidence"] for r in journal.records(kinds=["evidence.recorded"])
-                if r.payload["type"] == kind]
+    return [p["evidence"] for p in evidence_payloads(kind, env)]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 from hisops.lab import containers, versions
 from hisops.patching.media import server_version_of
 from tests.fixtures.lab import Lab
-from tests.integration.helpers import env_with, hisops
+from tests.integration.helpers import env_with, evidence_payloads, hisops
 
 pytestmark = pytest.mark.lab
 
@@ -82,13 +82,7 @@ def running_versions(lab: Lab) -> dict[str, str]:
 
 
 def patch_evidence(env: dict[str, str], run_id: str | None = None) -> dict[str, dict[str, Any]]:
-    from hisops.journal import open_journal
-
-    with open_journal(env.get("HISOPS_JOURNAL")) as journal:
-        records = journal.records(run_id, kinds=["evidence.recorded"]) if run_id else \
-            journal.records(kinds=["evidence.recorded"])
-        return {r.payload["subject"]: r.payload["evidence"] for r in records
-                if r.payload["type"] == "patch"}
+    return {p["subject"]: p["evidence"] for p in evidence_payloads("patch", env, run_id)}
 
 
 def table_counts(lab: Lab, host: str) -> dict[str, int]:

@@ -146,10 +146,26 @@ def down() -> None:
 
 @lab.command()
 @click.option("--rebuild", is_flag=True, help="Build even if the cached image matches the recipe.")
-def image(rebuild: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the image's versions and its patch repository as JSON.")
+def image(rebuild: bool, as_json: bool) -> None:
     """Build the lab image (or reuse the cached one when the recipe is unchanged)."""
+    from hisops.patching.media import server_version_of
+
     info: lab_image.ImageInfo = _guarded(
         lambda: lab_image.ensure_image(LabSettings.from_env(), rebuild=rebuild))
+    if as_json:
+        # what a script needs to patch the lab: the server versions and the repository root
+        click.echo(json.dumps({
+            "image": info.image, "recipe": info.recipe_hash, "built": info.built,
+            "pg_version": info.pg_version, "patch_version": info.patch_version,
+            "pg_server_version": server_version_of(info.pg_version),
+            "patch_server_version": (server_version_of(info.patch_version)
+                                     if info.patch_version else None),
+            "patch_repository": str(info.patch_repo.parent) if info.patch_repo else None,
+            "pgbackrest_version": info.pgbackrest_version,
+        }, indent=2))
+        return
     how = f"built in {info.seconds:.0f} s" if info.built else "cached"
     click.echo(f"{info.image} ({how}, recipe {info.recipe_hash}): PostgreSQL {info.pg_version}, "
                f"pgBackRest {info.pgbackrest_version}")

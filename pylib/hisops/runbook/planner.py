@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hisops.checks import BadArgument, CheckUnavailable, argument_problems, get_check
+from hisops.checks import BadArgument, get_check
 from hisops.errors import RunbookError
 from hisops.inventory import Inventory
 from hisops.runbook.durations import parse_duration
@@ -212,15 +212,8 @@ class _Resolver:
         hosts: tuple[str, ...] = ()
         if guard.hosts is not None:
             _, hosts = self.hosts((*loc, "hosts"), guard.hosts)
-        try:
-            spec = get_check(guard.check)
-        except KeyError:
-            raise self.error((*loc, "check"), f"unknown check '{guard.check}'") from None
-        except CheckUnavailable as exc:
-            raise self.error((*loc, "check"), str(exc)) from None
-        problems = argument_problems(spec, guard.args)
-        if problems:
-            raise self.error((*loc, "args", problems[0][0]), problems[0][1])
+        # the loader has refused an unknown check, an unknown or a missing argument already
+        spec = get_check(guard.check)
         args: dict[str, Any] = {}
         for key, value in guard.args.items():
             try:

@@ -29,6 +29,25 @@ def patch_release(repository: str, server_version: str = "",
     return release.as_dict()
 
 
+def rollback_release(repository: str, target_version: str, installed: str, running: str,
+                     in_progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The release a failed patch of this host goes back to ({} when there is none to go to).
+
+    The version a patch to this same target started from (its note on the host survives a
+    crash mid-swap), else the installed packages when they are not the target, else, with the
+    target installed but not yet running, the running version.
+    """
+    target = str(target_version)
+    note = in_progress or {}
+    if note.get("from") and media.server_version_of(str(note.get("to") or "")) == target:
+        return patch_release(repository, package_version=str(note["from"]))
+    if media.server_version_of(str(installed)) != target:
+        return patch_release(repository, package_version=str(installed))
+    if running and str(running) != target:
+        return patch_release(repository, server_version=str(running))
+    return {}
+
+
 def patch_server_version(package_version: str) -> str:
     """``15.20-0+deb12u1`` -> ``15.20``."""
     return media.server_version_of(str(package_version))
@@ -77,6 +96,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "hisops_patch_release": patch_release,
+            "hisops_patch_rollback_release": rollback_release,
             "hisops_patch_server_version": patch_server_version,
             "hisops_patch_media_files": patch_media_files,
             "hisops_patch_smoke_failures": smoke_failures,
