@@ -93,7 +93,7 @@ class HisopsGroup(click.Group):
     The ``lab`` group is imported only when asked for: it pulls in the podman and dataset
     code, which every other command would otherwise pay for at start-up."""
 
-    lazy = {"lab": ("hisops.lab.cli", "lab")}
+    lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -55,6 +55,11 @@ def render(settings: LabSettings, topology: Topology, *,
         "hisops_protected": False,
         "pg_version": PG_MAJOR,
         "pg_superuser": "postgres",
+        # containers share the machine's kernel: baselines report sysctl items as n/a here
+        "hisops_kernel_shared": True,
+        # the memory budgeted to each lab database (the containers see the whole machine's):
+        # baselines compute shared_buffers and friends from it
+        "hisops_db_memory_mb": 512,
         "pg_password_file": str(settings.pg_password_file),
         # the newer 15.x the lab offers as a patch (None when bookworm offers none)
         "hisops_lab_patch_version": patch_version,
