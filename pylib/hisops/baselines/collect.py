@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -30,6 +31,7 @@ from hisops.executors.results import HostOutcome
 from hisops.inventory import Inventory
 
 DEFAULT_TIMEOUT_S = 30.0
+MAX_PARALLEL = 20  # SSH sessions at once, as the SSH executor's own default
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,18 @@ def collect(requests: dict[str, dict[str, Any]], inventory: Inventory, *,
             out[host] = Snapshot(host=host, error=str(exc))
             continue
         by_command.setdefault(command_for(request), []).append(conn)
-    for command, conns in by_command.items():
-        results = ssh_exec.run_command(
+    # hosts with different requests (another port, other items) get different commands:
+    # each group runs in its own thread, so every host is probed at once, not group by group
+    def run(group: tuple[str, list[Any]]) -> dict[str, HostOutcome]:
+        command, conns = group
+        return ssh_exec.run_command(
             conns, command, timeout_s=timeout_s,
             on_host_done=(lambda o: on_host(o.host)) if on_host else None)
-        for name, outcome in results.items():
-            out[name] = parse(name, outcome)
+
+    groups = list(by_command.items())
+    if groups:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(groups))) as pool:
+            for results in pool.map(run, groups):
+                for name, outcome in results.items():
+                    out[name] = parse(name, outcome)
     return {h: out[h] for h in requests}
