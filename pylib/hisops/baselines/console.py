@@ -93,10 +93,12 @@ def print_apply_done(result: dict[str, Any]) -> None:
         changed = evidence.get("changed") or []
         flags = [name for name in ("reloaded", "restarted") if evidence.get(name)]
         if evidence.get("restart_pending"):
-            flags.append("[yellow]restart pending (use --allow-restart)[/]")
+            flags.append("restart pending (use --allow-restart)")
         verb = "would change" if result["check"] else "changed"
         out_console.print(f"{host}: {verb} {len(changed)}: " + escape(", ".join(changed))
-                          + (f" [{', '.join(flags)}]" if flags else ""))
+                          + (escape(f" ({', '.join(flags)})") if flags else ""))
+        for warning in evidence.get("warnings") or []:
+            out_console.print(f"  [yellow]warning[/]: {escape(str(warning))}")
     if result["check_after"]:
         out_console.print(f"re-checked: {result['check_after']}")
         _print_left(result["left_over"])
