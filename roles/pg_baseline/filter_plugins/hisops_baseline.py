@@ -36,7 +36,7 @@ def _rows(rows: Any) -> list[dict[str, Any]]:
 
 
 def _pin_statement(name: str, value: str) -> tuple[str, list[str]]:
-    """ALTER SYSTEM SET with the values as bind arguments, split like postgresql_set splits lists."""
+    """ALTER SYSTEM SET with the values as bind arguments, lists split as the module splits."""
     if "," in value and not name.endswith(("_command", "_prefix")):
         elements = [e.strip() for e in value.split(",")]
     else:
@@ -128,7 +128,8 @@ def sshd_not_effective(wanted: list[dict[str, Any]], sshd_t_output: str) -> list
         value = " ".join(_text(item["value"]).split()).lower()
         values = effective.get(key.lower(), [])
         if value not in values and aliases.get(value) not in values:
-            out.append(f"{key} {_text(item['value'])} (sshd runs with {', '.join(values) or 'nothing'})")
+            running = ", ".join(values) or "nothing"
+            out.append(f"{key} {_text(item['value'])} (sshd runs with {running})")
     return out
 
 
