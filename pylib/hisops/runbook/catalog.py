@@ -56,9 +56,17 @@ def _check(kind: str, path: Path, load: Callable[[Path], object]) -> dict[str, A
 
 
 def validate_all(files: list[Path], inventories: list[Path]) -> list[dict[str, Any]]:
-    """Every given runbook (default: the shipped ones) and inventory (default: all under
-    inventories/), each checked fully; one result per file."""
-    runbooks = [f for f in files if f.suffix in (".yml", ".yaml")] if files else runbook_files()
+    """Every given runbook (default: the shipped ones), baseline (a file in a ``baselines``
+    folder; default: the shipped ones) and inventory (default: all under inventories/), each
+    checked fully; one result per file."""
+    from hisops.baselines.loader import available, load_baseline
+
+    given = [f for f in files if f.suffix in (".yml", ".yaml")]
+    baselines = [f for f in given if f.resolve().parent.name == "baselines"]
+    runbooks = [f for f in given if f not in baselines] if files else runbook_files()
+    if not files:
+        baselines = available()
     sources = inventories or ([] if files else inventory_sources())
     return ([_check("runbook", path, load_runbook) for path in runbooks]
+            + [_check("baseline", path, load_baseline) for path in baselines]
             + [_check("inventory", path, Inventory) for path in sources])
