@@ -52,6 +52,9 @@ def apply_baseline(name: str, inventory: Inventory, *, limit: str | None, check:
                               "left_over": left, "changes": {}, "check_after": None}
     if not quiet:
         console.print_fix_plan(before, fixing, left)
+        if loaded.baseline.engine == "oracle" and left:
+            console.print_note("Oracle: hisops prints each fix (the SQL above) for a DBA to run; "
+                               "it does not apply Oracle baselines yet")
     if not fixing:
         result["exit_code"] = 0
         return result

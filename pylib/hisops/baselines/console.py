@@ -83,6 +83,10 @@ def _print_left(left: list[dict[str, Any]]) -> None:
     out_console.print(table)
 
 
+def print_note(text: str) -> None:
+    out_console.print(escape(text))
+
+
 def print_apply_failed(run_id: str, detail: str) -> None:
     err_console.print(f"[bold red]apply failed[/]: {escape(detail)}; after fixing the cause: "
                       f"hisops resume {run_id}")
