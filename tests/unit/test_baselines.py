@@ -459,3 +459,66 @@ def test_oracle_password_never_reaches_an_error(monkeypatch: pytest.MonkeyPatch)
     read = oracle_check.read_all(["h"], lambda h: {}, connector=leaky)
     assert "s3cret-canary" not in read["h"][1]
     assert "ORA-01017" in read["h"][1]
+
+
+# --- scope and standbys -------------------------------------------------------------------------
+
+INVENTORY = """all:
+  children:
+    db_primary:
+      hosts:
+        p1: {ansible_host: 127.0.0.1, pg_port: 5432}
+    db_standby:
+      hosts:
+        s1: {ansible_host: 127.0.0.1, pg_port: 5433}
+    app:
+      hosts:
+        a1: {ansible_host: 127.0.0.1}
+"""
+
+
+def _inventory(tmp_path: Path) -> Any:
+    from hisops.inventory import Inventory
+
+    path = tmp_path / "hosts.yml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    return Inventory(path)
+
+
+def test_scope_picks_hosts_per_item_and_names_missing_groups(tmp_path: Path) -> None:
+    from hisops.baselines.check import hosts_in_scope
+
+    path = tmp_path / "b.yml"
+    path.write_text("baseline: t\ntitle: T\nengine: postgresql\n"
+                    "scope: [db_primary, db_standby, db_replica]\nitems:\n"
+                    "  - {id: a, title: x, severity: 3, kind: pg_setting, name: fsync,"
+                    " value: 'on'}\n"
+                    "  - {id: b, title: x, severity: 3, kind: sshd, key: X11Forwarding,"
+                    " value: 'no', scope: [app]}\n", encoding="utf-8")
+    loaded = load_baseline(path)
+    per_host, missing = hosts_in_scope(loaded, _inventory(tmp_path), None)
+    assert {h: [i.id for i in items] for h, items in per_host.items()} == {
+        "p1": ["a"], "s1": ["a"], "a1": ["b"]}
+    assert missing == ["db_replica"]
+    with pytest.raises(BaselineError, match="no host of inventory .* is in the baseline's scope"):
+        hosts_in_scope(loaded, _inventory(tmp_path), "nosuchhost")
+
+
+def test_a_standby_is_not_given_roles_to_fix(tmp_path: Path) -> None:
+    from hisops.baselines.check import _host_report
+
+    supers, = _items({"kind": "pg_roles", "rule": "superusers_only", "allowed": ["postgres"]})
+    roles = [{"name": "intruder", "super": True, "login": True, "password": True,
+              "scram": True}]
+    inventory = _inventory(tmp_path)
+    standby = _host_report("s1", [supers], Snapshot("s1", {
+        "pg": {"in_recovery": True, "roles": roles}}), inventory)
+    primary = _host_report("p1", [supers], Snapshot("p1", {
+        "pg": {"in_recovery": False, "roles": roles}}), inventory)
+    assert standby["role"] == "standby"
+    assert standby["results"][0]["status"] == "drift"
+    assert standby["results"][0]["target"] == {}
+    assert "fixed on the primary" in standby["results"][0]["detail"]
+    assert primary["results"][0]["target"]["roles"][0]["name"] == "intruder"
+    fixing = desired_state({"hosts": [standby, primary]})
+    assert list(fixing) == ["p1"]
