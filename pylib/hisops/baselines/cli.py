@@ -139,9 +139,11 @@ def apply(ctx: click.Context, baseline_name: str, inventory: Path | None, limit:
 @baseline.command()
 @click.argument("host")
 @click.option("--baseline", "baseline_name", help="only this baseline")
+@click.option("--all", "show_all", is_flag=True, help="list items that never drifted, too")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def history(ctx: click.Context, host: str, baseline_name: str | None, as_json: bool) -> None:
+def history(ctx: click.Context, host: str, baseline_name: str | None, show_all: bool,
+            as_json: bool) -> None:
     """When each item started and stopped drifting on HOST."""
     from dataclasses import asdict
 
@@ -153,7 +155,7 @@ def history(ctx: click.Context, host: str, baseline_name: str | None, as_json: b
         click.echo(json.dumps([{**asdict(i), "drifting_since": i.drifting_since}
                                for i in items], indent=2, ensure_ascii=False))
         return
-    print_history(host, items)
+    print_history(host, items, show_all=show_all)
 
 
 @baseline.command()

@@ -110,16 +110,29 @@ def print_apply_done(result: dict[str, Any]) -> None:
             out_console.print("[green]no drift left[/]")
 
 
-def print_history(host: str, items: list[Any]) -> None:
+def print_history(host: str, items: list[Any], *, show_all: bool = False) -> None:
+    """Items that ever drifted, drifting ones first; the rest counted (``--all`` lists them)."""
+    shown = [i for i in items if show_all or i.episodes]
     table = Table(title=f"baseline history of {host}", title_justify="left")
     for column in ("baseline", "item", "sev", "now", "drifting since", "episodes", "checks"):
         table.add_column(column, overflow="fold")
-    for item in sorted(items, key=lambda i: (i.drifting_since is None, i.severity, i.item)):
-        episodes = "; ".join(f"{e.started} -> {e.stopped or 'now'}" for e in item.episodes)
+    for item in sorted(shown, key=lambda i: (i.drifting_since is None, not i.episodes,
+                                            i.severity, i.baseline, i.item)):
+        episodes = "; ".join(f"{_when(e.started)} -> {_when(e.stopped) if e.stopped else 'now'}"
+                             for e in item.episodes)
         table.add_row(item.baseline, item.item, str(item.severity), STATUS.get(item.status,
-                      item.status), item.drifting_since or "-", episodes or "-",
-                      str(item.checks))
-    out_console.print(table)
+                      item.status), _when(item.drifting_since) if item.drifting_since else "-",
+                      episodes or "-", str(item.checks))
+    if shown:
+        out_console.print(table)
+    never = len(items) - len([i for i in items if i.episodes])
+    if never and not show_all:
+        out_console.print(f"{never} item(s) never drifted (--all lists them)")
+
+
+def _when(timestamp: str) -> str:
+    """2026-11-26T11:45:59+00:00 -> 2026-11-26 11:45 (UTC, as journaled; --json has it all)."""
+    return timestamp[:16].replace("T", " ")
 
 
 def print_diff(a: dict[str, Any], b: dict[str, Any], rows: list[dict[str, Any]]) -> None:
