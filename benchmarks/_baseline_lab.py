@@ -171,13 +171,6 @@ def verdict(value: float | None, target: float) -> str:
     return "n/a" if value is None else ("PASS" if value < target else "FAIL")
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    """ROWS (the first one the header) as aligned plain-text columns."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def markdown(rows: list[tuple[str, ...]]) -> str:

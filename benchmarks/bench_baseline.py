@@ -37,7 +37,6 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-HISOPS = str(Path(sys.executable).parent / "hisops")
 LAB = "benchbl"
 PORT_BASE = 24000
 PORT_SPAN = 300  # ssh, PostgreSQL and HTTP ports: base + 0..299
@@ -63,10 +62,10 @@ from _baseline_lab import (  # noqa: E402
     psql_sessions,
     readme_body,
     summary_rows,
-    table,
     verify_report,
 )
-from _patch_metrics import listening_ports, replace_section  # noqa: E402
+from _benchlab import HISOPS, hisops, refuse_foreign_ports, table  # noqa: E402
+from _patch_metrics import replace_section  # noqa: E402
 
 
 def lab_env(home: Path) -> dict[str, str]:
@@ -77,23 +76,10 @@ def lab_env(home: Path) -> dict[str, str]:
             "HISOPS_PROJECT": str(ROOT), "HISOPS_OPERATOR": "bench_baseline"}
 
 
-def hisops(*args: str, env: dict[str, str], check: bool = True) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run([HISOPS, *args], env=env, capture_output=True, text=True,
-                          check=False, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"hisops {' '.join(args[:3])} failed ({proc.returncode}):\n"
-                         f"{proc.stderr.strip()}")
-    return time.perf_counter() - start, proc.stdout
 
 
 def check_ports(ours: set[int]) -> None:
-    """Refuse when anything but this bench lab listens on our ports (base + 0..299)."""
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
-    foreign = listening_ports(out, PORT_BASE, PORT_BASE + PORT_SPAN) - ours
-    if foreign:
-        raise SystemExit(f"ports {sorted(foreign)} in {PORT_BASE}-{PORT_BASE + PORT_SPAN - 1} "
-                         "are used by something else: refusing to start the bench lab")
+    refuse_foreign_ports(ours, PORT_BASE, PORT_SPAN)
 
 
 # --- the lab -----------------------------------------------------------------------------------

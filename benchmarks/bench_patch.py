@@ -40,7 +40,6 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
-HISOPS = str(Path(sys.executable).parent / "hisops")
 LAB = "benchpatch"
 PORT_BASE = 23400
 PORT_SPAN = 300  # ssh, PostgreSQL and HTTP ports: base + 0..299
@@ -57,9 +56,9 @@ GAP_REPORT_S = 0.5  # client gaps at least this long are listed one by one
 
 
 # the figures' arithmetic (benchmarks/ is on sys.path when this runs as a script)
+from _benchlab import HISOPS, hisops, refuse_foreign_ports, table  # noqa: E402
 from _patch_metrics import (  # noqa: E402
     gaps,
-    listening_ports,
     longest_gap,
     lost_commits,
     overlapping_gap,
@@ -128,23 +127,10 @@ class Writer(threading.Thread):
 
 # --- the lab -----------------------------------------------------------------------------------
 
-def hisops(*args: str, env: dict[str, str], check: bool = True) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run([HISOPS, *args], env=env, capture_output=True, text=True,
-                          check=False, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"hisops {' '.join(args[:3])} failed ({proc.returncode}):\n"
-                         f"{proc.stderr.strip()}")
-    return time.perf_counter() - start, proc.stdout
 
 
 def check_ports(ours: set[int]) -> None:
-    """Refuse when anything but this bench lab listens on 23400-23699."""
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
-    foreign = listening_ports(out, PORT_BASE, PORT_BASE + PORT_SPAN) - ours
-    if foreign:
-        raise SystemExit(f"ports {sorted(foreign)} in {PORT_BASE}-{PORT_BASE + PORT_SPAN - 1} "
-                         "are used by something else: refusing to start the bench lab")
+    refuse_foreign_ports(ours, PORT_BASE, PORT_SPAN)
 
 
 @dataclass(frozen=True)
@@ -419,12 +405,6 @@ def summary_rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, ...]]
     return rows
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:

@@ -95,6 +95,25 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     return YamlDocument(path=file, data=data, lines=lines)
 
 
+def read_yaml_bytes(path: Path, error: type[InputError] = InputError
+                    ) -> tuple[bytes, YamlDocument]:
+    """(the file's bytes, for a digest; its document), or ``error`` naming the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error("not UTF-8 text", file=str(path)) from None
+    try:
+        return raw, parse_yaml(text, str(path))
+    except InputError as exc:
+        raise error(exc.message, file=exc.file, line=exc.line, field=exc.field) from None
+
+
 def load_yaml(path: Path) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8")

@@ -7,8 +7,6 @@ the file, before any host is contacted: no traceback on any input.
 from __future__ import annotations
 
 import copy
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,29 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hisops.baselines.loader import load_baseline
-from hisops.errors import InputError
+from tests.fuzzing import loads_or_fails_in_one_line, values
 
 from ..conftest import ROOT
 
 GOOD = yaml.safe_load((ROOT / "baselines" / "his-production.yml").read_text(encoding="utf-8"))
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False), st.text(max_size=20))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
 
 
 def check(text: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzz.yml"
-        path.write_text(text, encoding="utf-8")
-        try:
-            load_baseline(path)
-        except InputError as exc:
-            line = exc.one_line()
-            assert "\n" not in line
-            assert "fuzz.yml" in line
+    loads_or_fails_in_one_line(load_baseline, text)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

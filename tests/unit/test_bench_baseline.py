@@ -25,6 +25,8 @@ SCOPE = "db_primary:db_standby:db_replica"
 
 @pytest.fixture(scope="module")
 def bl() -> Iterator[ModuleType]:
+    # as when the benchmark runs as a script: its folder (_benchlab, ...) is on sys.path
+    sys.path.insert(0, str(HELPERS.parent))
     spec = importlib.util.spec_from_file_location("_baseline_lab", HELPERS)
     assert spec is not None
     assert spec.loader is not None
@@ -35,6 +37,7 @@ def bl() -> Iterator[ModuleType]:
         yield module
     finally:
         del sys.modules["_baseline_lab"]
+        sys.path.remove(str(HELPERS.parent))
 
 
 def _lab(tmp_path: Path, light: int) -> tuple[dict[str, Any], dict[str, int]]:
@@ -187,7 +190,9 @@ def test_verdict_and_table(bl: ModuleType) -> None:
     assert bl.verdict(2.9, 3.0) == "PASS"
     assert bl.verdict(3.0, 3.0) == "FAIL"
     assert bl.verdict(None, 3.0) == "n/a"
-    text = bl.table([("figure", "1 host"), ("wall, s", "1.20")])
+    import _benchlab
+
+    text = _benchlab.table([("figure", "1 host"), ("wall, s", "1.20")])
     assert text.splitlines() == ["figure   1 host", "-------  ------", "wall, s  1.20"]
     assert bl.markdown([("a", "b"), ("x|y", "1")]).splitlines()[2] == "| x/y | 1 |"
 

@@ -6,39 +6,23 @@ at exit 2 with a readable line instead of a Python stack on a malformed file.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hisops.errors import InputError
 from hisops.runbook.loader import load_runbook
+from tests.fuzzing import loads_or_fails_in_one_line, values
 
 from ..conftest import DATA
 
 GOOD = yaml.safe_load((DATA / "runbooks" / "good.yml").read_text())
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False), st.text(max_size=20))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
 
 
 def check(text: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzz.yml"
-        path.write_text(text, encoding="utf-8")
-        try:
-            load_runbook(path)
-        except InputError as exc:
-            line = exc.one_line()
-            assert "\n" not in line
-            assert "fuzz.yml" in line
-            assert "Traceback" not in line
+    loads_or_fails_in_one_line(load_runbook, text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,6 @@ role's smoke-query judgement: the logic of patching that needs no host."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from hisops.checks import BadArgument, CheckContext
 from hisops.inventory import Inventory
 from hisops.patching import media, preflight
 from hisops.patching.probe import HostState, parse, probe_script
+from tests.role_plugins import filter_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW = "15.18-0+deb12u1", "15.20-0+deb12u1"
@@ -308,13 +308,7 @@ def test_sizes_use_postgresqls_units(text: str | int, size: int) -> None:
 
 
 def _filters() -> Any:
-    path = ROOT / "roles" / "pg_patch" / "filter_plugins" / "hisops_patch.py"
-    spec = importlib.util.spec_from_file_location("hisops_patch_filters", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return filter_plugin("pg_patch", "hisops_patch")
 
 
 def test_smoke_failures_name_the_query_and_psqls_error_line() -> None:

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.role_plugins import filter_plugin
 
-
-def _filters() -> Any:
-    path = ROOT / "roles" / "pg_baseline" / "filter_plugins" / "hisops_baseline.py"
-    spec = importlib.util.spec_from_file_location("hisops_baseline_filters", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-F = _filters()
+F = filter_plugin("pg_baseline", "hisops_baseline")
 
 
 def _row(name: str, context: str, file_setting: str | None = None,

@@ -21,7 +21,7 @@ from hisops.baselines.catalog import Parameter, pg_parameter
 from hisops.baselines.model import Baseline, PgSetting
 from hisops.errors import InputError
 from hisops.runbook.loader import _data_path, format_field
-from hisops.yamlfile import YamlDocument, parse_yaml
+from hisops.yamlfile import YamlDocument, read_yaml_bytes
 
 
 class BaselineError(InputError):
@@ -63,18 +63,7 @@ def resolve(name_or_path: str | Path) -> Path:
 
 def load_baseline(name_or_path: str | Path) -> LoadedBaseline:
     path = resolve(name_or_path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BaselineError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise BaselineError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    try:
-        document = parse_yaml(raw.decode("utf-8"), str(path))
-    except UnicodeDecodeError:
-        raise BaselineError("not UTF-8 text", file=str(path)) from None
-    except InputError as exc:
-        raise BaselineError(exc.message, file=exc.file, line=exc.line, field=exc.field) from None
+    raw, document = read_yaml_bytes(path, BaselineError)
     if not isinstance(document.data, dict):
         raise BaselineError("a baseline is a YAML mapping with baseline, title, engine, scope "
                             "and items", file=str(path), line=1)

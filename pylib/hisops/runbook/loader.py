@@ -26,7 +26,7 @@ from hisops.runbook.model import (
     SshAction,
     SshGuard,
 )
-from hisops.yamlfile import PathKey, YamlDocument, parse_yaml
+from hisops.yamlfile import PathKey, YamlDocument, read_yaml_bytes
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,7 @@ def find_runbook(name_or_path: str) -> Path:
 
 def load_runbook(path: Path | str) -> LoadedRunbook:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RunbookError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise RunbookError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunbookError("not UTF-8 text", file=str(path)) from None
-    try:
-        document = parse_yaml(text, str(path))
-    except InputError as exc:
-        raise RunbookError(exc.message, file=exc.file, line=exc.line, field=exc.field) from None
+    raw, document = read_yaml_bytes(path, RunbookError)
     return _validate(document, path, hashlib.sha256(raw).hexdigest())
 
 
