@@ -93,7 +93,8 @@ class HisopsGroup(click.Group):
     The ``lab`` group is imported only when asked for: it pulls in the podman and dataset
     code, which every other command would otherwise pay for at start-up."""
 
-    lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline")}
+    lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline"),
+            "problems": ("hisops.problems.cli", "problems")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
@@ -334,12 +335,16 @@ def approve(ctx: click.Context, run_id: str, approver: str, reason: str) -> None
 @click.pass_context
 def runs(ctx: click.Context, as_json: bool, last: int) -> None:
     """List runs, newest last."""
+    from hisops.journal.records import RUN_STARTED
     from hisops.journal.state import fold
     from hisops.reports.console import print_runs
     from hisops.reports.jsonout import run_state_dict
 
     journal = _journal(ctx)
-    states = [fold(r, journal.records(r)) for r in journal.run_ids()[-last:]]
+    # runbook runs only: baseline checks, inspections and problems keep records of their own
+    started = {r.run_id for r in journal.records(kinds=[RUN_STARTED])}
+    run_ids = [r for r in journal.run_ids() if r in started]
+    states = [fold(r, journal.records(r)) for r in run_ids[-last:]]
     if as_json:
         _json_out([run_state_dict(s) for s in states])
     else:

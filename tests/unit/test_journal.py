@@ -72,6 +72,19 @@ def fill(journal: Journal, n: int) -> None:
 # --- appends and reads ----------------------------------------------------------------------
 
 
+def test_append_if_latest_refuses_when_another_writer_came_first(journal: Journal) -> None:
+    fill(journal, 2)  # records of other kinds do not count
+    assert journal.append_if_latest(["problem.opened"], 0, [("P-1", "problem.opened", {})])
+    first = journal.records(kinds=["problem.opened"])[-1].seq
+    # a writer that read before that append sees 0 and must read again
+    assert not journal.append_if_latest(["problem.opened"], 0,
+                                        [("P-2", "problem.opened", {"x": 1})])
+    assert journal.append_if_latest(["problem.opened"], first,
+                                    [("P-2", "problem.opened", {}), ("P-2", "problem.seen", {})])
+    assert [r.run_id for r in journal.records(kinds=["problem.opened"])] == ["P-1", "P-2"]
+    assert journal.verify().ok
+
+
 def test_append_chains_records_in_seq_order(journal: Journal) -> None:
     first = journal.append("run-a", rk.RUN_STARTED, {"runbook": "pg-failover", "operator": "ana"})
     journal.append("run-b", rk.RUN_STARTED, {"runbook": "pg-backup"})

@@ -204,6 +204,26 @@ class Journal(ABC):
         with self._tx("write", "append") as tx:
             return self._append_in_tx(tx, run_id, entries)
 
+    def append_if_latest(self, kinds: Collection[str], expected_seq: int,
+                         items: list[tuple[str, str, dict[str, Any]]]) -> bool:
+        """Compare and append: write ITEMS (run_id, kind, payload) in one transaction only if
+        the newest record of KINDS is still ``expected_seq`` (0: none). False when another
+        writer came first: the caller reads again and decides again. This is how a state
+        folded from records (the problem list) is changed without lost updates."""
+        wanted = sorted({_check_name("record kind", k) for k in kinds})
+        entries = [(_check_name("run id", run_id), _check_name("record kind", kind),
+                    encode_payload(p)) for run_id, kind, p in items]
+        with self._tx("write", "append if unchanged") as tx:
+            rows = tx.execute(
+                f"SELECT max(seq) FROM records WHERE kind IN ({_marks(len(wanted))})",  # noqa: S608
+                wanted)
+            latest = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+            if latest != expected_seq:
+                return False
+            for run_id, kind, text in entries:
+                self._append_in_tx(tx, run_id, [(kind, text)])
+        return True
+
     def _append_in_tx(self, tx: Tx, run_id: str, entries: list[tuple[str, str]]) -> list[Record]:
         head = tx.execute("SELECT seq, hash FROM chain_head WHERE id = 1")
         if not head:
