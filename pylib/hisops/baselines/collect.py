@@ -7,12 +7,8 @@ prints one JSON line; a host that cannot be read gets an error, never an excepti
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from hisops.baselines.model import (
@@ -26,12 +22,11 @@ from hisops.baselines.model import (
     Sshd,
     Sysctl,
 )
-from hisops.executors import ssh as ssh_exec
+from hisops.executors import probe
 from hisops.executors.results import HostOutcome
 from hisops.inventory import Inventory
 
 DEFAULT_TIMEOUT_S = 30.0
-MAX_PARALLEL = 20  # SSH sessions at once, as the SSH executor's own default
 
 
 @dataclass(frozen=True)
@@ -84,55 +79,19 @@ def build_request(items: Sequence[Any], port: int) -> dict[str, Any]:
     return {k: v for k, v in request.items() if v}
 
 
-def _script() -> str:
-    return resources.files("hisops.baselines").joinpath("remote_probe.py").read_text(
-        encoding="utf-8")
-
-
 def command_for(request: dict[str, Any]) -> str:
-    return (f"python3 -c {shlex.quote(_script())} "
-            f"{shlex.quote(json.dumps(request, separators=(',', ':')))}")
+    return probe.command_for(probe.script_text("hisops.baselines", "remote_probe.py"), request)
 
 
 def parse(host: str, outcome: HostOutcome) -> Snapshot:
-    if not outcome.status.is_success:
-        why = outcome.detail or outcome.stderr.strip() or outcome.status.value
-        return Snapshot(host=host, error=" ".join(why.split())[:300])
-    lines = [ln for ln in outcome.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        last = (outcome.stderr.strip().splitlines() or ["no output"])[-1]
-        return Snapshot(host=host, error=f"the probe printed nothing readable ({last[:200]})")
-    try:
-        return Snapshot(host=host, data=json.loads(lines[-1]))
-    except ValueError as exc:
-        return Snapshot(host=host, error=f"unreadable probe output ({exc})")
+    result = probe.parse(host, outcome)
+    return Snapshot(host=host, data=result.data, error=result.error)
 
 
 def collect(requests: dict[str, dict[str, Any]], inventory: Inventory, *,
             timeout_s: float = DEFAULT_TIMEOUT_S,
             on_host: Callable[[str], None] | None = None) -> dict[str, Snapshot]:
     """Probe every host of ``requests`` (host -> request) in parallel."""
-    out: dict[str, Snapshot] = {}
-    by_command: dict[str, list[Any]] = {}
-    for host, request in requests.items():
-        try:
-            conn = ssh_exec.connection_for(host, inventory.host_vars(host))
-        except Exception as exc:  # a bad inventory entry is this host's problem only
-            out[host] = Snapshot(host=host, error=str(exc))
-            continue
-        by_command.setdefault(command_for(request), []).append(conn)
-    # hosts with different requests (another port, other items) get different commands:
-    # each group runs in its own thread, so every host is probed at once, not group by group
-    def run(group: tuple[str, list[Any]]) -> dict[str, HostOutcome]:
-        command, conns = group
-        return ssh_exec.run_command(
-            conns, command, timeout_s=timeout_s,
-            on_host_done=(lambda o: on_host(o.host)) if on_host else None)
-
-    groups = list(by_command.items())
-    if groups:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(groups))) as pool:
-            for results in pool.map(run, groups):
-                for name, outcome in results.items():
-                    out[name] = parse(name, outcome)
-    return {h: out[h] for h in requests}
+    results = probe.run_probes(probe.script_text("hisops.baselines", "remote_probe.py"),
+                               requests, inventory, timeout_s=timeout_s, on_host=on_host)
+    return {host: Snapshot(host=host, data=r.data, error=r.error) for host, r in results.items()}
