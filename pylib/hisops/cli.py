@@ -94,7 +94,8 @@ class HisopsGroup(click.Group):
     code, which every other command would otherwise pay for at start-up."""
 
     lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline"),
-            "problems": ("hisops.problems.cli", "problems")}
+            "problems": ("hisops.problems.cli", "problems"),
+            "inspect": ("hisops.inspection.cli", "inspect")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -45,6 +45,12 @@ def render(settings: LabSettings, topology: Topology, *,
             hv["pg_port"] = host.pg_port
         if host.http_port is not None:
             hv["app_http_port"] = host.http_port
+            # the interfaces an inspection probes (hisops_interfaces): the lab's HIS
+            # interface endpoint stands in for the HIS-LIS gateway
+            base = f"http://127.0.0.1:{host.http_port}"
+            hv["hisops_interfaces"] = [
+                {"name": "HIS-LIS", "url": f"{base}/interface/status", "max_latency_ms": 500},
+                {"name": "HIS application health", "url": f"{base}/health"}]
         hostvars[host.name] = hv
     groups: dict[str, Any] = {
         name: {"hosts": {h.name: None for h in topology.hosts if name in h.groups}}

@@ -76,6 +76,7 @@ class Finding:
     title_zh: str = ""
     detail: str = ""
     recommendation: str = ""
+    recommendation_zh: str = ""
     value: Any = None
     scale: str = "database"
     key: str = ""
@@ -84,7 +85,8 @@ class Finding:
         for name in ("rule", "host", "title"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise InputError("a finding needs a non-empty string", field=name)
-        for name in ("subject", "title_zh", "detail", "recommendation", "key", "scale"):
+        for name in ("subject", "title_zh", "detail", "recommendation", "recommendation_zh",
+                     "key", "scale"):
             if not isinstance(getattr(self, name), str):
                 raise InputError("must be a string", field=name)
         if self.scale not in SCALES:
@@ -123,7 +125,7 @@ class Finding:
         """What a sync journals about this finding each time it is seen."""
         return {"severity": self.severity, "title": self.title, "title_zh": self.title_zh,
                 "detail": self.detail, "recommendation": self.recommendation,
-                "value": self.value}
+                "recommendation_zh": self.recommendation_zh, "value": self.value}
 
 
 @dataclass
@@ -160,6 +162,7 @@ class ProblemState:
     title_zh: str = ""
     detail: str = ""
     recommendation: str = ""
+    recommendation_zh: str = ""
     value: Any = None
     status: str = OPEN
     found_at: datetime = datetime.min.replace(tzinfo=UTC)
@@ -226,7 +229,8 @@ def _apply(state: ProblemState, rec: Record) -> None:  # noqa: C901 - a branch p
     at = parse_time(p.get("at") or rec.ts)
     if rec.kind == OPENED:
         for name in ("key", "rule", "host", "subject", "scale", "title", "title_zh",
-                     "detail", "recommendation", "value", "source", "recurrence_of"):
+                     "detail", "recommendation", "recommendation_zh", "value", "source",
+                     "recurrence_of"):
             setattr(state, name, p.get(name, getattr(state, name)))
         state.severity = state.last_observed_severity = int(p["severity"])
         state.found_at = state.last_seen = at
@@ -235,7 +239,8 @@ def _apply(state: ProblemState, rec: Record) -> None:  # noqa: C901 - a branch p
         state.occurrences = 1
         state.clocks.append(Clock(state.severity, state.scale, at))
     elif rec.kind == SEEN:
-        for name in ("title", "title_zh", "detail", "recommendation", "value"):
+        for name in ("title", "title_zh", "detail", "recommendation", "recommendation_zh",
+                     "value"):
             if name in p:
                 setattr(state, name, p[name])
         state.last_observed_severity = int(p.get("severity", state.severity))

@@ -60,6 +60,7 @@ def validate_all(files: list[Path], inventories: list[Path]) -> list[dict[str, A
     folder; default: the shipped ones) and inventory (default: all under inventories/), each
     checked fully; one result per file."""
     from hisops.baselines.loader import available, load_baseline
+    from hisops.inspection.rules import default_rules_path, load_rules
 
     given = [f for f in files if f.suffix in (".yml", ".yaml")]
     baselines = [f for f in given if f.resolve().parent.name == "baselines"]
@@ -67,6 +68,8 @@ def validate_all(files: list[Path], inventories: list[Path]) -> list[dict[str, A
     if not files:
         baselines = available()
     sources = inventories or ([] if files else inventory_sources())
+    rules = [] if files else [default_rules_path()]
     return ([_check("runbook", path, load_runbook) for path in runbooks]
             + [_check("baseline", path, load_baseline) for path in baselines]
+            + [_check("rules", path, load_rules) for path in rules]
             + [_check("inventory", path, Inventory) for path in sources])

@@ -1,0 +1,91 @@
+"""``hisops inspect``: the quarterly inspection of the estate (read-only, journaled)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from hisops import paths
+from hisops.errors import ExitStatus, InputError
+
+
+def _inventory(path: Path | None) -> Any:
+    from hisops.inventory import Inventory
+
+    if path is None:
+        path = paths.default_inventory()
+        if not path.exists():
+            raise InputError(f"no inventory given (-i) and the lab's {path} does not exist: "
+                             "start the lab with 'hisops lab up' or pass -i FILE")
+    return Inventory(path)
+
+
+@click.command()
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), default=None,
+              help="inventory (default: the lab's)")
+@click.option("-l", "--limit", help="further limit hosts (Ansible pattern)")
+@click.option("--rules", "rules_path", type=click.Path(path_type=Path),
+              help="inspection rules (default: rules/inspection.yml)")
+@click.option("--json", "json_path", metavar="FILE",
+              help="write the report as JSON to FILE ('-' for standard output)")
+@click.option("--fail-on", type=click.IntRange(1, 4), default=None,
+              help="exit 1 when a finding of this level or worse is found (1 = most severe)")
+@click.pass_context
+def inspect(ctx: click.Context, inventory: Path | None, limit: str | None,
+            rules_path: Path | None, json_path: str | None, fail_on: int | None) -> None:
+    """Inspect every host at once: OS, database, replication, backups, baselines; findings
+    by the contract's severity levels (read-only, journaled)."""
+    from hisops.cli import _journal
+    from hisops.inspection.inspect import run_inspection
+
+    quiet = json_path == "-"
+    report = run_inspection(_inventory(inventory), limit=limit, journal=_journal(ctx),
+                            rules_path=rules_path,
+                            on_host=None if quiet else lambda h: click.echo(f"  read {h}",
+                                                                            err=True))
+    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    if json_path == "-":
+        click.echo(text)
+    else:
+        if json_path:
+            Path(json_path).write_text(text + "\n", encoding="utf-8")
+        print_report(report)
+    worst = report["summary"]["worst_level"]
+    failed = fail_on is not None and worst is not None and worst <= fail_on
+    raise SystemExit(int(ExitStatus.FAILED) if failed else 0)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from hisops.reports.console import out_console
+
+    summary = report["summary"]
+    title = f"inspection {report['run_id']}: {summary['hosts']} hosts, score {summary['score']}"
+    if report["partial"]:
+        title += f" (PARTIAL: {', '.join(report['unreachable'])} not read)"
+    out_console.print(f"[bold]{escape(title)}[/]")
+    hosts = Table(title="hosts", title_justify="left")
+    for column in ("host", "role", "score", "L1", "L2", "L3", "L4"):
+        hosts.add_column(column)
+    for entry in report["hosts"]:
+        levels = [sum(1 for f in entry["findings"] if f["severity"] == n) for n in (1, 2, 3, 4)]
+        hosts.add_row(entry["host"], entry["role"], str(entry["score"]),
+                      *[str(n) if n else "-" for n in levels])
+    out_console.print(hosts)
+    findings = sorted((f for e in report["hosts"] for f in e["findings"]),
+                      key=lambda f: (f["severity"], f["host"], f["rule"]))
+    if not findings:
+        out_console.print("[green]no findings[/]")
+        return
+    table = Table(title="findings (by severity)", title_justify="left")
+    for column in ("level", "host", "finding", "detail", "recommendation"):
+        table.add_column(column, overflow="fold")
+    for f in findings:
+        what = f["title"] + (f" ({f['subject']})" if f["subject"] else "")
+        table.add_row(str(f["severity"]), f["host"], escape(what), escape(f["detail"]),
+                      escape(f["recommendation"]))
+    out_console.print(table)

@@ -1,0 +1,93 @@
+"""Inspection on the lab: every host read at once, the standby stopped becomes a level-2
+replication finding and a problem with its deadlines; started again, the problem waits for a
+person to confirm it (never closed silently). Real CLI, real hosts."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hisops.lab import containers
+from tests.fixtures.lab import Lab
+from tests.integration.helpers import env_with, hisops
+
+pytestmark = pytest.mark.lab
+
+
+def _cluster(lab: Lab, host: str, action: str) -> None:
+    name = containers.container_name(lab.settings, host)
+    subprocess.run(["podman", "exec", name, "pg_ctlcluster", "15", "main", action],  # noqa: S603, S607
+                   check=True, capture_output=True, timeout=120)
+
+
+def _wait_streaming(lab: Lab, name: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lab.connect("his-db-1", dbname="postgres") as conn:
+            rows = conn.execute("SELECT 1 FROM pg_stat_replication WHERE application_name = %s "
+                                "AND state = 'streaming'", (name,)).fetchall()
+        if rows:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} did not stream again")
+
+
+def _findings(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(f["rule"], f["host"]): f for e in report["hosts"] for f in e["findings"]}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return env_with(HISOPS_HOME=str(tmp_path), HISOPS_JOURNAL=str(tmp_path / "j.sqlite3"))
+
+
+def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab,
+                                                             env: dict[str, str]) -> None:
+    _wait_streaming(lab, "his-db-2")
+    healthy = hisops("inspect", "--json", "-", env=env)
+    assert healthy.rc == 0, healthy.err
+    report = healthy.json()
+    assert report["partial"] is False
+    assert {e["host"] for e in report["hosts"]} >= {"his-db-1", "his-db-2", "his-db-3",
+                                                    "backup-1", "verify-1", "app-his-1"}
+    by_host = {e["host"]: e for e in report["hosts"]}
+    assert by_host["his-db-1"]["role"] == "primary"
+    assert by_host["his-db-2"]["role"] == "standby"
+    assert by_host["his-db-3"]["role"] == "subscriber"
+    assert by_host["his-db-2"]["metrics"]["repl.receiver_streaming"] is True
+    assert by_host["his-db-1"]["metrics"]["repl.replicas_missing"] == 0
+    assert abs(by_host["his-db-1"]["metrics"]["os.clock_offset_s"]) < 1.0
+    assert [i["up"] for i in by_host["app-his-1"]["interfaces"]] == [True, True]
+    assert ("repl.replicas_missing", "his-db-1") not in _findings(report)
+
+    _cluster(lab, "his-db-2", "stop")
+    try:
+        stopped = hisops("inspect", "--json", "-", env=env)
+        assert stopped.rc == 0, stopped.err
+        found = _findings(stopped.json())
+        missing = found[("repl.replicas_missing", "his-db-1")]
+        assert missing["severity"] == 2
+        assert missing["subject"] == "his-db-2"
+        assert found[("pg.down.copy", "his-db-2")]["severity"] == 2
+        problem_id = missing["problem"]
+        shown = hisops("problems", "show", problem_id, "--json", env=env)
+        assert shown.rc == 0, shown.err
+        problem = shown.json()
+        assert problem["severity"] == 2
+        assert problem["status"] == "open"
+        assert {d["name"] for d in problem["deadlines"]} >= {"respond", "resolve"}
+    finally:
+        _cluster(lab, "his-db-2", "start")
+    _wait_streaming(lab, "his-db-2")
+
+    again = hisops("inspect", "--json", "-", env=env)
+    assert again.rc == 0, again.err
+    assert ("repl.replicas_missing", "his-db-1") not in _findings(again.json())
+    listed = hisops("problems", "list", "--status", "all", "--json", env=env)
+    assert listed.rc == 0, listed.err
+    status = {p["id"]: p["status"] for p in listed.json()}
+    assert status[problem_id] == "to_confirm"
