@@ -72,13 +72,15 @@ def _common(func: Any) -> Any:
               help="write the HTML drift report here")
 @click.option("--json-report", "json_file", type=click.Path(path_type=Path),
               help="write the JSON drift report here")
+@click.option("--pdf", "pdf", type=click.Path(path_type=Path),
+              help="print the HTML drift report to this PDF (headless Chromium)")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="language of the HTML report")
 @click.option("--all", "show_all", is_flag=True, help="list items that hold, too")
 @click.pass_context
 def check(ctx: click.Context, baseline_name: str, inventory: Path | None, limit: str | None,
-          fail_on: int, as_json: bool, html: Path | None, json_file: Path | None, lang: str,
-          show_all: bool) -> None:
+          fail_on: int, as_json: bool, html: Path | None, json_file: Path | None,
+          pdf: Path | None, lang: str, show_all: bool) -> None:
     """Report drift from BASELINE per host and item (read-only, journaled)."""
     from hisops.baselines.check import run_check
     from hisops.baselines.loader import load_baseline
@@ -87,7 +89,7 @@ def check(ctx: click.Context, baseline_name: str, inventory: Path | None, limit:
     inv = _inventory(inventory)
     report = run_check(loaded, inv, limit=limit, fail_on=fail_on, journal=_journal(ctx),
                        on_host=None if as_json else _progress)
-    _write_files(report, html, json_file, lang)
+    _write_files(report, html, json_file, lang, pdf)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -102,12 +104,19 @@ def _progress(host: str) -> None:
 
 
 def _write_files(report: dict[str, Any], html: Path | None, json_file: Path | None,
-                 lang: str) -> None:
-    if html is None and json_file is None:
+                 lang: str, pdf: Path | None = None) -> None:
+    if html is None and json_file is None and pdf is None:
         return
-    from hisops.baselines.report import write_reports
+    import tempfile
 
-    write_reports(report, html, json_file, lang)
+    from hisops.baselines.report import write_reports
+    from hisops.reports.browser import html_to_pdf
+
+    with tempfile.TemporaryDirectory(prefix="hisops-report-") as tmp:
+        page = html or (Path(tmp) / "drift.html" if pdf else None)
+        write_reports(report, page, json_file, lang)
+        if pdf is not None and page is not None:
+            html_to_pdf(page, pdf)
 
 
 @baseline.command()
