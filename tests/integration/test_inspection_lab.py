@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hisops.lab import containers
+from hisops.reports.browser import screenshot
 from tests.fixtures.lab import Lab
 from tests.integration.helpers import env_with, hisops
 
@@ -45,8 +46,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     return env_with(HISOPS_HOME=str(tmp_path), HISOPS_JOURNAL=str(tmp_path / "j.sqlite3"))
 
 
-def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab,
-                                                             env: dict[str, str]) -> None:
+def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab, env: dict[str, str],
+                                                             tmp_path: Path) -> None:
     _wait_streaming(lab, "his-db-2")
     healthy = hisops("inspect", "--json", "-", env=env)
     assert healthy.rc == 0, healthy.err
@@ -66,7 +67,9 @@ def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab,
 
     _cluster(lab, "his-db-2", "stop")
     try:
-        stopped = hisops("inspect", "--json", "-", env=env)
+        html, pdf = tmp_path / "inspection.html", tmp_path / "inspection.pdf"
+        stopped = hisops("inspect", "--json", "-", "--report", str(html), "--pdf", str(pdf),
+                         env=env)
         assert stopped.rc == 0, stopped.err
         found = _findings(stopped.json())
         missing = found[("repl.replicas_missing", "his-db-1")]
@@ -83,6 +86,15 @@ def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab,
     finally:
         _cluster(lab, "his-db-2", "start")
     _wait_streaming(lab, "his-db-2")
+    # the report a hospital receives: HTML with its trend charts (two inspections so far),
+    # printed to PDF, and opened in a real browser
+    page = html.read_text(encoding="utf-8")
+    assert "数据库巡检报告" in page
+    assert "<svg" in page
+    assert problem_id in page
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    png = screenshot(html, tmp_path / "inspection.png", height=1800)
+    assert png.stat().st_size > 50_000
 
     again = hisops("inspect", "--json", "-", env=env)
     assert again.rc == 0, again.err

@@ -33,18 +33,27 @@ def _inventory(path: Path | None) -> Any:
               help="inspection rules (default: rules/inspection.yml)")
 @click.option("--json", "json_path", metavar="FILE",
               help="write the report as JSON to FILE ('-' for standard output)")
+@click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE.html",
+              help="also write the inspection report as one self-contained HTML page")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE.pdf", help="also print the report to PDF (headless Chromium)")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="language of the HTML report")
 @click.option("--fail-on", type=click.IntRange(1, 4), default=None,
               help="exit 1 when a finding of this level or worse is found (1 = most severe)")
 @click.pass_context
 def inspect(ctx: click.Context, inventory: Path | None, limit: str | None,
-            rules_path: Path | None, json_path: str | None, fail_on: int | None) -> None:
+            rules_path: Path | None, json_path: str | None, html_path: Path | None,
+            pdf_path: Path | None, lang: str, fail_on: int | None) -> None:
     """Inspect every host at once: OS, database, replication, backups, baselines; findings
     by the contract's severity levels (read-only, journaled)."""
     from hisops.cli import _journal
     from hisops.inspection.inspect import run_inspection
 
     quiet = json_path == "-"
-    report = run_inspection(_inventory(inventory), limit=limit, journal=_journal(ctx),
+    journal = _journal(ctx)
+    report = run_inspection(_inventory(inventory), limit=limit, journal=journal,
                             rules_path=rules_path,
                             on_host=None if quiet else lambda h: click.echo(f"  read {h}",
                                                                             err=True))
@@ -55,9 +64,33 @@ def inspect(ctx: click.Context, inventory: Path | None, limit: str | None,
         if json_path:
             Path(json_path).write_text(text + "\n", encoding="utf-8")
         print_report(report)
+    if html_path is not None or pdf_path is not None:
+        written = write_report(journal, report, html_path, pdf_path, lang)
+        if not quiet:
+            click.echo(f"report written to {', '.join(map(str, written))}", err=True)
     worst = report["summary"]["worst_level"]
     failed = fail_on is not None and worst is not None and worst <= fail_on
     raise SystemExit(int(ExitStatus.FAILED) if failed else 0)
+
+
+def write_report(journal: Any, report: dict[str, Any], html: Path | None, pdf: Path | None,
+                 lang: str) -> list[Path]:
+    """The HTML page, with the earlier journaled inspections for its trend charts, and/or
+    that page printed to PDF."""
+    import tempfile
+
+    from hisops.inspection.inspect import RECORD_KIND
+    from hisops.inspection.report import earlier, write_html
+    from hisops.reports.browser import html_to_pdf
+
+    history = earlier((rec.payload for rec in journal.records(kinds=[RECORD_KIND])),
+                      report.get("run_id"))
+    with tempfile.TemporaryDirectory(prefix="hisops-report-") as tmp:
+        page = html or Path(tmp) / "inspection.html"
+        write_html(report, history, page, lang)
+        if pdf is not None:
+            html_to_pdf(page, pdf)
+    return [p for p in (html, pdf) if p is not None]
 
 
 def print_report(report: dict[str, Any]) -> None:
