@@ -66,15 +66,22 @@ def runbook_inputs(func: F) -> F:
     return click.argument("runbook")(func)
 
 
+def inventory_path(given: Path | None) -> Path:
+    """-i as given, else the lab's inventory (which must exist: the lab is up)."""
+    if given is not None:
+        return given
+    if not paths.default_inventory().exists():
+        raise InputError(f"no inventory given (-i) and the lab's {paths.default_inventory()} "
+                         "does not exist: start the lab with 'hisops lab up' or pass -i FILE")
+    return paths.default_inventory()
+
+
 def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tuple[str, ...],
              vault_file: Path | None) -> Any:
     from hisops.runbook.params import parse_extra_vars
     from hisops.runbook.session import prepare
 
-    if inventory is None and not paths.default_inventory().exists():
-        raise InputError(f"no inventory given (-i) and the lab's {paths.default_inventory()} "
-                         "does not exist: start the lab with 'hisops lab up' or pass -i FILE")
-    prepared = prepare(runbook, inventory or paths.default_inventory(), limit=limit,
+    prepared = prepare(runbook, inventory_path(inventory), limit=limit,
                        given=parse_extra_vars(list(extra)), vault_file=vault_file,
                        prompt=_prompt_secret)
     _redact_logs(prepared)

@@ -111,6 +111,15 @@ class Inventory:
         return frozenset(self._manager.groups)
 
     @cached_property
+    def groups_by_host(self) -> dict[str, list[str]]:
+        """host -> the groups it is in (sorted), every group counted, ``all`` included."""
+        out: dict[str, list[str]] = {}
+        for group in sorted(self.groups):
+            for host in self.hosts(group):
+                out.setdefault(host, []).append(group)
+        return out
+
+    @cached_property
     def host_names(self) -> frozenset[str]:
         return frozenset(h.name for h in self._manager.get_hosts("all"))
 

@@ -251,3 +251,13 @@ def test_interfaces_down_and_slow_become_findings() -> None:
     found = {f.rule: f for f in evaluate(RULES, entry, {})}
     assert (found["iface.down"].severity, found["iface.down"].subject) == (2, "HIS-PACS")
     assert (found["iface.slow"].severity, found["iface.slow"].subject) == (3, "HIS-LIS")
+
+
+@pytest.mark.parametrize("package", ["hisops.baselines", "hisops.inspection"])
+def test_probe_scripts_travel_self_contained(package: str) -> None:
+    from hisops.executors import probe
+
+    script = probe.script_text(package, "remote_probe.py")
+    assert "from hisops" not in script  # the host has no hisops: shared helpers are inlined
+    assert script.count("def psql(") == 1
+    compile(script, "remote_probe.py", "exec")

@@ -67,10 +67,6 @@ def run_check(loaded: LoadedBaseline, inventory: Inventory, *, limit: str | None
     return report
 
 
-def _groups(host: str, inventory: Inventory) -> list[str]:
-    return sorted(g for g in inventory.groups if host in inventory.hosts(g))
-
-
 def _oracle_hosts(per_host: dict[str, list[Any]], inventory: Inventory) -> list[dict[str, Any]]:
     from hisops.baselines import oracle_check
 
@@ -78,7 +74,7 @@ def _oracle_hosts(per_host: dict[str, list[Any]], inventory: Inventory) -> list[
     out = []
     for host, items in per_host.items():
         snapshot, error = read[host]
-        entry: dict[str, Any] = {"host": host, "groups": _groups(host, inventory),
+        entry: dict[str, Any] = {"host": host, "groups": inventory.groups_by_host.get(host, []),
                                  "error": error or None, "results": []}
         if not error:
             host_vars = inventory.host_vars(host)
@@ -91,7 +87,7 @@ def _oracle_hosts(per_host: dict[str, list[Any]], inventory: Inventory) -> list[
 def _host_report(host: str, items: list[Any], snapshot: collect.Snapshot,
                  inventory: Inventory) -> dict[str, Any]:
     host_vars = inventory.host_vars(host)
-    groups = _groups(host, inventory)
+    groups = inventory.groups_by_host.get(host, [])
     if snapshot.error:
         return {"host": host, "groups": groups, "error": snapshot.error, "results": []}
     ctx = HostContext(host=host, snapshot=snapshot, host_vars=host_vars)

@@ -8,21 +8,16 @@ from typing import Any
 
 import click
 
-from hisops import paths
-from hisops.errors import ExitStatus, InputError
+from hisops.errors import ExitStatus
 
 LEVEL_HELP = "exit 1 when an item of this severity or worse drifts (1 = most severe; default 4)"
 
 
 def _inventory(path: Path | None) -> Any:
+    from hisops.cli import inventory_path
     from hisops.inventory import Inventory
 
-    if path is None:
-        path = paths.default_inventory()
-        if not path.exists():
-            raise InputError(f"no inventory given (-i) and the lab's {path} does not exist: "
-                             "start the lab with 'hisops lab up' or pass -i FILE")
-    return Inventory(path)
+    return Inventory(inventory_path(path))
 
 
 def _journal(ctx: click.Context) -> Any:

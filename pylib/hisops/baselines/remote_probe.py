@@ -20,29 +20,7 @@ import subprocess
 import sys
 from typing import Any
 
-
-def _psql_binary() -> str:
-    """The newest server's psql: Debian's /usr/bin/psql is a Perl wrapper that costs ~35 ms
-    per start (measured), and a check starts several."""
-    found = glob.glob("/usr/lib/postgresql/*/bin/psql") + glob.glob("/usr/pgsql-*/bin/psql")
-    found.sort(key=lambda path: [int(x) for x in re.findall(r"[0-9]+", path)])
-    return found[-1] if found else "psql"
-
-
-PSQL = _psql_binary()
-
-
-def psql(port: int, sql: str, database: str = "postgres") -> str:
-    """The single value a query returns, or raise RuntimeError with psql's message."""
-    # a fixed argv, no shell; runuser and psql are found on the host's PATH
-    done = subprocess.run(  # noqa: S603
-        ["runuser", "-u", "postgres", "--", PSQL, "-X", "-At",  # noqa: S607
-         "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql", "-p", str(port),
-         "-d", database, "-c", sql],
-        capture_output=True, text=True, timeout=30, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(" ".join(done.stderr.split()) or f"psql exited {done.returncode}")
-    return done.stdout.strip()
+from hisops.executors.remote_psql import psql  # inlined when sent (probe.script_text)
 
 
 def literal_list(names: list[str]) -> str:
@@ -78,7 +56,7 @@ def read_pg(req: dict[str, Any]) -> dict[str, Any]:
  'version', split_part(current_setting('server_version'), ' ', 1),
  'hba', {_HBA_SQL if req.get("hba") else "NULL"},
  'roles', {_ROLES_SQL if req.get("roles") else "NULL"})"""  # noqa: S608 - names quoted
-    out: dict[str, Any] = {k: v for k, v in json.loads(psql(port, sql)).items()
+    out: dict[str, Any] = {k: v for k, v in json.loads(psql(port, sql, timeout=30)).items()
                            if v is not None}
     state = out
     if req.get("datadir"):
@@ -90,7 +68,7 @@ def read_pg(req: dict[str, Any]) -> dict[str, Any]:
         try:
             extensions[database] = json.loads(psql(
                 port, "SELECT coalesce(json_agg(extname ORDER BY extname), '[]') "
-                      "FROM pg_extension", database))
+                      "FROM pg_extension", database, timeout=30))
         except RuntimeError as exc:
             extensions[database] = {"error": str(exc)}
     out["extensions"] = extensions

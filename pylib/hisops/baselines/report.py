@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment
 
+from hisops.reports import html
 from hisops.severity import LEVELS
 
 log = logging.getLogger(__name__)
@@ -93,17 +93,18 @@ def render_html(report: dict[str, Any], lang: str = "zh") -> str:
                            levels=_levels(report, lang), findings=findings(report),
                            hosts=report.get("hosts") or [],
                            period=_period(report.get("started_at"), text),
-                           fail_on_level=LEVELS[_level(report.get("fail_on", 4))].name(lang))
+                           fail_on_level=LEVELS[html.severity_number(
+                               report.get("fail_on", 4))].name(lang))
 
 
 def write_reports(report: dict[str, Any], html_path: Path | None, json_path: Path | None,
                   lang: str) -> None:
     """Write the HTML page and/or the JSON report (UTF-8), each replacing its file whole."""
     if html_path is not None:
-        _write(html_path, render_html(report, lang))
+        html.write_atomic(html_path, render_html(report, lang))
         log.info("wrote drift report %s (run %s)", html_path, report.get("run_id"))
     if json_path is not None:
-        _write(json_path, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        html.write_atomic(json_path, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         log.info("wrote drift report %s (run %s)", json_path, report.get("run_id"))
 
 
@@ -115,25 +116,16 @@ def findings(report: dict[str, Any]) -> list[dict[str, Any]]:
             for row in host.get("results") or []
             if row.get("status") in ("drift", "error")]
     return sorted(rows, key=lambda r: (STATUS_ORDER.get(r["status"], 9),
-                                       _level(r.get("severity", 4)), str(r.get("item", "")),
-                                       r["host"]))
+                                       html.severity_number(r.get("severity", 4)),
+                                       str(r.get("item", "")), r["host"]))
 
 
 def _environment() -> Environment:
-    # autoescape for every template: the name ends in .j2, which select_autoescape would miss.
-    # Lenient undefined: a report journaled by an older hisops may lack a newer field.
-    env = Environment(loader=PackageLoader("hisops.baselines", "templates"), autoescape=True,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = html.environment("hisops.baselines")
     env.filters["status_label"] = lambda status, t: t.get(str(status), str(status))
     return env
 
 
-def _level(value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 4
-    return number if number in LEVELS else 4
 
 
 def _levels(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -165,15 +157,5 @@ def _duration(span: timedelta | None, text: dict[str, str], working_days: bool) 
 
 def _period(started_at: Any, text: dict[str, str]) -> str:
     """The calendar quarter of the check, as the inspection report names it."""
-    try:
-        when = datetime.fromisoformat(str(started_at))
-    except ValueError:
-        return ""
-    return text["quarter"].format(year=when.year, q=(when.month - 1) // 3 + 1)
+    return html.quarter(started_at, text["quarter"])
 
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

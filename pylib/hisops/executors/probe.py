@@ -9,6 +9,7 @@ its request (JSON) as its one argument.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,8 +35,21 @@ class ProbeResult:
     ended_at: str = ""
 
 
+# a probe's line importing shared remote code: replaced by that code's body when sent
+_INLINE = re.compile(r"^from (hisops\.executors\.remote_\w+) import [^\n]*$", re.M)
+
+
 def script_text(package: str, name: str) -> str:
-    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    """The probe as one self-contained script: each shared helper it imports is inlined."""
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return _INLINE.sub(lambda match: _helper_body(match.group(1)), text)
+
+
+def _helper_body(module: str) -> str:
+    package, _, name = module.rpartition(".")
+    source = resources.files(package).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    body = source.split('"""', 2)[2]  # without the module docstring
+    return body.replace("from __future__ import annotations\n", "").strip("\n")
 
 
 def command_for(script: str, request: Mapping[str, Any]) -> str:

@@ -10,19 +10,14 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from hisops import paths
-from hisops.errors import ExitStatus, InputError
+from hisops.errors import ExitStatus
 
 
 def _inventory(path: Path | None) -> Any:
+    from hisops.cli import inventory_path
     from hisops.inventory import Inventory
 
-    if path is None:
-        path = paths.default_inventory()
-        if not path.exists():
-            raise InputError(f"no inventory given (-i) and the lab's {path} does not exist: "
-                             "start the lab with 'hisops lab up' or pass -i FILE")
-    return Inventory(path)
+    return Inventory(inventory_path(path))
 
 
 @click.command()

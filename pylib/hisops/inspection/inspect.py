@@ -32,14 +32,6 @@ SCORE_COST = {1: 40, 2: 15, 3: 5, 4: 1}
 HOST_MEASURED = ("os.", "pg.", "repl.")  # what an unreachable host cannot tell
 
 
-def _groups(inventory: Inventory) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for group in sorted(inventory.groups):
-        for host in inventory.hosts(group):
-            out.setdefault(host, []).append(group)
-    return out
-
-
 def request_for(groups: list[str], host_vars: dict[str, Any]) -> dict[str, Any]:
     if set(groups) & set(metrics_mod.DB_GROUPS):
         return {"pg": {"port": int(host_vars.get("pg_port", 5432)), "databases": None}}
@@ -84,7 +76,7 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
                    on_host: Callable[[str], None] | None = None,
                    timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     rules = load_rules(rules_path)  # exit 2 on bad rules, before any host
-    groups = _groups(inventory)
+    groups = inventory.groups_by_host
     hosts = inventory.hosts("all", limit)
     started = datetime.now(UTC)
     t0 = time.monotonic()

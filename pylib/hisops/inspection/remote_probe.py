@@ -15,34 +15,15 @@ import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from typing import Any
 
+from hisops.executors.remote_psql import psql  # inlined when sent (probe.script_text)
+
 _LOG_LEVELS = ("PANIC", "FATAL", "ERROR")
 _LOG_LINE = re.compile(r"\b(PANIC|FATAL|ERROR):\s")
 
-
-def _psql_binary() -> str:
-    found = glob.glob("/usr/lib/postgresql/*/bin/psql") + glob.glob("/usr/pgsql-*/bin/psql")
-    found.sort(key=lambda path: [int(x) for x in re.findall(r"[0-9]+", path)])
-    return found[-1] if found else "psql"
-
-
-PSQL = _psql_binary()
-
-
-def psql(port: int, sql: str, database: str = "postgres") -> str:
-    # a fixed argv, no shell; runuser is found on the host's PATH
-    done = subprocess.run(  # noqa: S603
-        ["runuser", "-u", "postgres", "--", PSQL, "-X", "-At",  # noqa: S607
-         "-v", "ON_ERROR_STOP=1", "-h", "/var/run/postgresql", "-p", str(port),
-         "-d", database, "-c", sql],
-        capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(" ".join(done.stderr.split()) or f"psql exited {done.returncode}")
-    return done.stdout.strip()
 
 
 # One session for the cluster-wide facts; replication columns differ by role, so each role's

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment
 from markupsafe import Markup
 
 from hisops.inspection import charts
+from hisops.reports import html
 from hisops.severity import LEVELS
 
 log = logging.getLogger(__name__)
@@ -199,7 +198,7 @@ def render_html(report: dict[str, Any], history: list[dict[str, Any]],
 def write_html(report: dict[str, Any], history: list[dict[str, Any]], path: Path,
                lang: str = "zh") -> None:
     """Write the HTML page (UTF-8), replacing the file whole."""
-    _write(path, render_html(report, history, lang))
+    html.write_atomic(path, render_html(report, history, lang))
     log.info("wrote inspection report %s (run %s)", path, report.get("run_id"))
 
 
@@ -212,26 +211,18 @@ def earlier(payloads: Iterable[dict[str, Any]], run_id: str | None,
 def findings(report: dict[str, Any]) -> list[dict[str, Any]]:
     """All hosts' findings, the most severe first, then by host, rule and subject."""
     rows = [f for host in report.get("hosts") or [] for f in host.get("findings") or []]
-    return sorted(rows, key=lambda f: (_level(f.get("severity")), str(f.get("host", "")),
-                                       str(f.get("rule", "")), str(f.get("subject", ""))))
+    return sorted(rows, key=lambda f: (html.severity_number(f.get("severity")),
+                                       str(f.get("host", "")), str(f.get("rule", "")),
+                                       str(f.get("subject", ""))))
 
 
 @functools.cache
 def _environment() -> Environment:
-    # autoescape for every template: the name ends in .j2, which select_autoescape would miss.
-    # Lenient undefined: a report journaled by an older hisops may lack a newer field.
-    env = Environment(loader=PackageLoader("hisops.inspection", "templates"), autoescape=True,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = html.environment("hisops.inspection")
     env.filters["bytes"] = human_bytes
     return env
 
 
-def _level(value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return 4
-    return number if number in LEVELS else 4
 
 
 def _levels(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -254,7 +245,7 @@ def _host_row(host: dict[str, Any]) -> dict[str, Any]:
     found = host.get("findings") or []
     return {"host": host.get("host", ""), "role": host.get("role", ""),
             "score": host.get("score"), "error": host.get("error"),
-            "levels": [sum(1 for f in found if _level(f.get("severity")) == n)
+            "levels": [sum(1 for f in found if html.severity_number(f.get("severity")) == n)
                        for n in sorted(LEVELS)]}
 
 
@@ -297,7 +288,7 @@ def _trends(report: dict[str, Any], history: list[dict[str, Any]],
     for title, metric, roles, kind in TRENDS:
         series: dict[str, list[charts.Point]] = {}
         for run in runs:
-            when = _parse(run.get("started_at"))
+            when = html.parse_time(run.get("started_at"))
             if when is None:
                 continue
             for host in run.get("hosts") or []:
@@ -384,28 +375,14 @@ def _number(value: Any) -> float:
         return 0.0
 
 
-def _parse(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
 
 
 def _when(value: Any) -> str:
-    when = _parse(value)
+    when = html.parse_time(value)
     return f"{when:%Y-%m-%d %H:%M:%S %Z}".strip() if when else str(value or "")
 
 
 def _period(started_at: Any, text: dict[str, str]) -> str:
     """The calendar quarter of the inspection: the contract's service period."""
-    when = _parse(started_at)
-    if when is None:
-        return ""
-    return text["quarter"].format(year=when.year, q=(when.month - 1) // 3 + 1)
+    return html.quarter(started_at, text["quarter"])
 
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

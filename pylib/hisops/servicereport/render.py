@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment
 
+from hisops.reports import html
 from hisops.reports.backups import human_duration
 from hisops.severity import LEVELS
 
@@ -117,10 +117,10 @@ def write_reports(report: dict[str, Any], *, html_path: Path | None = None,
                   json_path: Path | None = None, lang: str = "zh") -> None:
     """Write the HTML page and/or the JSON report (UTF-8), each replacing its file whole."""
     if html_path is not None:
-        _write(html_path, render_html(report, lang))
+        html.write_atomic(html_path, render_html(report, lang))
         log.info("wrote service report %s (%s)", html_path, report["period"]["label"])
     if json_path is not None:
-        _write(json_path, to_json(report))
+        html.write_atomic(json_path, to_json(report))
         log.info("wrote service report %s (%s)", json_path, report["period"]["label"])
 
 
@@ -182,19 +182,10 @@ def _size(value: float | None) -> str:
 
 
 def _environment() -> Environment:
-    # autoescape for every template: the name ends in .j2, which select_autoescape would miss
-    env = Environment(loader=PackageLoader("hisops.servicereport", "templates"),
-                      autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+    env = html.environment("hisops.servicereport")
     env.filters["percent"] = percent
     env.filters["duration"] = _seconds
     env.filters["size"] = _size
     env.filters["label"] = lambda value, t: t.get(str(value), str(value))
     return env
 
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
