@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -191,3 +191,15 @@ def _first_reason(text: str) -> str:
         if line.startswith("[WARNING]: Failed to parse") or line.startswith("YAML parsing"):
             return line.removeprefix("[WARNING]: ")
     return ""
+
+
+ORACLE_GROUP = "oracle"  # the engine groups of inventories/production.example
+
+
+def db_engine(groups: Iterable[str], host_vars: Mapping[str, Any]) -> str:
+    """A database host's engine: ``oracle`` when it is in the ``oracle`` group or says
+    ``hisops_engine: oracle``, else ``postgresql`` (the lab's and the default)."""
+    declared = host_vars.get("hisops_engine")
+    if declared in ("oracle", "postgresql"):
+        return str(declared)
+    return "oracle" if ORACLE_GROUP in set(groups) else "postgresql"

@@ -4,6 +4,7 @@ person to confirm it (never closed silently). Real CLI, real hosts."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -68,10 +69,17 @@ def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab, env: dict[
     _cluster(lab, "his-db-2", "stop")
     try:
         html, pdf = tmp_path / "inspection.html", tmp_path / "inspection.pdf"
-        stopped = hisops("inspect", "--json", "-", "--report", str(html), "--pdf", str(pdf),
-                         env=env)
+        as_json = tmp_path / "inspection.json"
+        stopped = hisops("inspect", "--json", str(as_json), "--report", str(html),
+                         "--pdf", str(pdf), env=env)
         assert stopped.rc == 0, stopped.err
-        found = _findings(stopped.json())
+        assert "PARTIAL" not in stopped.out  # the standby host answers; its database does not
+        written = json.loads(as_json.read_text(encoding="utf-8"))
+        found = _findings(written)
+        standby = next(c for c in written["coverage"] if c["host"] == "his-db-2")
+        assert (standby["kind"], standby["read"], standby["up"]) == ("physical_standby",
+                                                                    True, False)
+        assert written["summary"]["coverage"]["copies_replicating"] == 1
         missing = found[("repl.replicas_missing", "his-db-1")]
         assert missing["severity"] == 2
         assert missing["subject"] == "his-db-2"
@@ -103,3 +111,14 @@ def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab, env: dict[
     assert listed.rc == 0, listed.err
     status = {p["id"]: p["status"] for p in listed.json()}
     assert status[problem_id] == "to_confirm"
+
+    # the next quarterly report counts the inspections and the level-2 problem
+    quarterly = hisops("report", "quarterly", "--json", "-", env=env)
+    assert quarterly.rc == 0, quarterly.err
+    service = quarterly.json()
+    assert [i["run_id"] for i in service["inspections"]["held"]][-3:] == [
+        report["run_id"], written["run_id"], again.json()["run_id"]]
+    assert [(i["copies_read"], i["copies"]) for i in service["inspections"]["held"]] == [
+        (2, 2), (2, 2), (2, 2)]
+    assert service["problems"]["levels"]["2"]["opened"] >= 1
+    assert problem_id in {p["id"] for p in service["problems"]["still_open"]}

@@ -45,3 +45,26 @@ def test_drift_report_prints_to_pdf_and_renders(tmp_path: Path) -> None:
     png = screenshot(html, tmp_path / "drift.png", height=900)
     assert png.read_bytes().startswith(b"\x89PNG")
     assert png.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_service_report_prints_to_pdf(tmp_path: Path) -> None:
+    from hisops.journal import open_journal
+    from hisops.servicereport import collect_quarter
+    from hisops.servicereport.render import write_reports as write_service_reports
+
+    journal = open_journal(str(tmp_path / "j.sqlite3"))
+    try:
+        journal.append("inspect-1", "inspection.run", {
+            "run_id": "inspect-1", "started_at": "2026-11-26T02:00:00+00:00", "partial": False,
+            "unreachable": [], "hosts": [],
+            "summary": {"hosts": 3, "findings": 1, "score": 85, "worst_level": 2,
+                        "by_severity": {"1": 0, "2": 1, "3": 0, "4": 0},
+                        "coverage": {"copies": 2, "copies_read": 2}}})
+        report = collect_quarter(journal, "2026Q4")
+    finally:
+        journal.close()
+    pdf = tmp_path / "q.pdf"
+    write_service_reports(report, pdf_path=pdf, lang="zh")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) >= 1

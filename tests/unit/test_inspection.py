@@ -111,6 +111,7 @@ def test_a_stopped_standby_is_a_level_2_replication_finding_on_the_primary() -> 
     found = {f.rule: f for f in evaluate(RULES, primary, {})}
     assert found["repl.replicas_missing"].severity == 2
     assert found["repl.replicas_missing"].subject == "his-db-2"
+    assert found["repl.replicas_missing"].detail_zh == "未在复制：his-db-2（共 1 个应有副本）"
     assert _rules_hit(standby) == {"host.unreachable": 2}
 
 
@@ -125,6 +126,16 @@ def test_disk_thresholds_pick_the_worst_level_crossed(used: float, level: int | 
     fs = {"data": {"used_pct": used, "inodes_used_pct": 1.0}}
     hits = _rules_hit(_entry("p", ["db_primary"], _answer(_pg(filesystems=fs))))
     assert hits.get("os.disk.data") == level
+
+
+def test_every_finding_text_exists_in_chinese() -> None:
+    # the report is Chinese by default: a rule with its own English text needs a Chinese one
+    assert [r.id for r in RULES if r.detail and not r.detail_zh] == []
+    fs = {"data": {"used_pct": 91.0, "inodes_used_pct": 1.0}}
+    disk = {f.rule: f for f in evaluate(RULES, _entry("p", ["db_primary"], _answer(
+        _pg(filesystems=fs))), {})}["os.disk.data"]
+    assert (disk.detail, disk.detail_zh) == ("91.0% >= 90% (level 2 threshold)",
+                                             "91.0% >= 90%（2级阈值）")
 
 
 def test_thresholds_are_overridable_per_host_or_switched_off() -> None:

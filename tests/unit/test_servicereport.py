@@ -72,7 +72,9 @@ def inspection(journal: Journal, run_id: str, started: datetime, *, partial: boo
         "finished_at": started.isoformat(timespec="seconds"), "duration_s": 12.5,
         "partial": partial, "unreachable": ["his-db-9"] if partial else [],
         "summary": {"hosts": 2, "findings": 3, "by_severity": {"1": 0, "2": 1, "3": 2, "4": 0},
-                    "score": 82, "worst_level": 2},
+                    "score": 82, "worst_level": 2,
+                    "coverage": {"primaries": 1, "copies": 2, "copies_read": 1,
+                                 "copies_replicating": 1, "os_only": []}},
         "hosts": [{"host": host, "groups": ["db_primary"], "role": "primary", "error": None,
                    "findings": [], "score": 82},
                   {"host": "his-db-2", "groups": ["db_standby"], "role": "standby",
@@ -167,6 +169,7 @@ def test_quarter_counts_are_exact_and_bounded(q3: Journal) -> None:
     held = r["inspections"]["held"][0]
     assert (held["hosts"], held["score"], held["partial"]) == (2, 82, True)
     assert held["by_severity"] == {"1": 0, "2": 1, "3": 2, "4": 0}
+    assert (held["copies_read"], held["copies"]) == (1, 2)  # the ADG/OGG copies inspected
     p = r["problems"]
     assert (p["total"]["opened"], p["total"]["resolved"], p["total"]["still_open"]) == (3, 2, 1)
     assert p["levels"]["2"]["opened"] == 2

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from hisops.executors import probe
+from hisops.inspection import coverage as coverage_mod
 from hisops.inspection import interfaces
 from hisops.inspection import metrics as metrics_mod
 from hisops.inspection.rules import Finding, Rule, applies, judge, load_rules, thresholds
-from hisops.inventory import Inventory
+from hisops.inventory import Inventory, db_engine
 from hisops.journal import Journal
 from hisops.runbook.engine import new_run_id
 
@@ -33,7 +34,10 @@ HOST_MEASURED = ("os.", "pg.", "repl.")  # what an unreachable host cannot tell
 
 
 def request_for(groups: list[str], host_vars: dict[str, Any]) -> dict[str, Any]:
-    if set(groups) & set(metrics_mod.DB_GROUPS):
+    """What to read on a host: OS facts always; PostgreSQL's when it is a PostgreSQL database
+    host (an Oracle host is read at OS level: its SQL checks are issue 10's, see coverage)."""
+    if (set(groups) & set(metrics_mod.DB_GROUPS)
+            and db_engine(groups, host_vars) == "postgresql"):
         return {"pg": {"port": int(host_vars.get("pg_port", 5432)), "databases": None}}
     return {}
 
@@ -119,6 +123,8 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
             rules, entry, inventory.host_vars(entry["host"]))]
         entry["score"] = score(entry["findings"])
     report = _report(inventory, limit, entries, started, time.monotonic() - t0)
+    report["coverage"] = coverage_mod.coverage(entries, inventory.host_vars)
+    report["summary"]["coverage"] = coverage_mod.summary(report["coverage"])
     if journal is not None:
         # problems first, so the journaled report names the problem of each finding
         report["problems"] = track_problems(journal, report, observed_at=started)
@@ -239,6 +245,7 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
     return {"key": finding.key, "rule": finding.rule, "host": finding.host,
             "subject": finding.subject, "severity": finding.severity, "title": finding.title,
             "title_zh": finding.title_zh, "detail": finding.detail,
+            "detail_zh": finding.detail_zh,
             "recommendation": finding.recommendation,
             "recommendation_zh": finding.recommendation_zh, "value": finding.value}
 

@@ -37,6 +37,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "duration": "耗时", "seconds": "秒", "inventory": "清单", "limit": "主机范围",
         "all_hosts": "全部", "run_id": "巡检编号",
         "partial": "本次巡检不完整：以下主机无法读取，其状况未能检查",
+        "coverage": "巡检覆盖范围：主库及其容灾、复制副本", "system": "系统",
+        "copy_kind": "类型", "engine": "数据库", "read": "已读取", "db_checks": "数据库检查",
+        "replicating": "复制状态", "lag": "延迟", "replicating_yes": "正常复制",
+        "replicating_no": "未复制", "os_only": "仅操作系统层（Oracle 数据库检查尚未提供）",
+        "kind_primary": "主库", "kind_physical_standby": "物理备库",
+        "kind_logical_replica": "逻辑复制库", "coverage_note":
+        "主库 {primaries} 个；副本 {copies} 个，其中已读取 {copies_read} 个、正常复制 "
+        "{copies_replicating} 个。",
         "summary": "巡检结论概要", "score": "总体健康评分",
         "score_note": "满分 100；总体评分取各主机中最低的一台",
         "hosts_n": "主机数", "findings_n": "问题项数",
@@ -87,6 +95,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "period": "Service period", "quarter": "{year} Q{q}", "inspected_at": "Inspected",
         "duration": "Duration", "seconds": "s", "inventory": "Inventory", "limit": "Hosts",
         "all_hosts": "all", "run_id": "Inspection run",
+        "coverage": "Coverage: the primaries and their disaster-recovery and replica copies",
+        "system": "System", "copy_kind": "Kind", "engine": "Engine", "read": "Read",
+        "db_checks": "Database checks", "replicating": "Replication", "lag": "Lag",
+        "replicating_yes": "replicating", "replicating_no": "NOT replicating",
+        "os_only": "OS level only (Oracle database checks are not available yet)",
+        "kind_primary": "primary", "kind_physical_standby": "physical standby",
+        "kind_logical_replica": "logical replica", "coverage_note":
+        "{primaries} primary database(s); {copies} copies, {copies_read} read and "
+        "{copies_replicating} replicating.",
         "partial": "This inspection is partial: these hosts could not be read and were not "
                    "inspected",
         "summary": "Summary", "score": "Overall health score",
@@ -192,7 +209,29 @@ def render_html(report: dict[str, Any], history: list[dict[str, Any]],
         hosts=[_host_view(h, text) for h in hosts],
         problems=[(kind, ids) for kind in PROBLEM_KINDS
                   if (ids := (report.get("problems") or {}).get(kind))],
-        trends=_trends(report, history, text))
+        trends=_trends(report, history, text),
+        coverage=[_coverage_row(row, text) for row in report.get("coverage") or []],
+        coverage_note=text["coverage_note"].format(
+            **{k: v for k, v in (summary_coverage(report)).items() if k != "os_only"}))
+
+
+def summary_coverage(report: dict[str, Any]) -> dict[str, Any]:
+    from hisops.inspection.coverage import summary
+
+    return dict((report.get("summary") or {}).get("coverage")
+                or summary(report.get("coverage") or []))
+
+
+def _coverage_row(row: dict[str, Any], text: dict[str, str]) -> dict[str, Any]:
+    lag = row.get("lag") or {}
+    shown = [human_bytes(lag["bytes"])] if lag.get("bytes") is not None else []
+    if lag.get("seconds") is not None:
+        shown.append(human_seconds(lag["seconds"], text))
+    state = row.get("replicating")
+    return {**row, "kind_label": text[f"kind_{row['kind']}"],
+            "replication": ("" if state is None else
+                            text["replicating_yes"] if state else text["replicating_no"]),
+            "replicating_bad": state is False, "lag_shown": " / ".join(shown)}
 
 
 def write_html(report: dict[str, Any], history: list[dict[str, Any]], path: Path,

@@ -51,6 +51,7 @@ class Rule(BaseModel):
     missing: Level | None = None  # the severity when the metric could not be measured
     subject: str | None = None  # a metric naming what the finding is about (a table, ...)
     detail: str | None = None  # the finding's text: "{value}" and "{metric.name}" filled in
+    detail_zh: str | None = None  # the same in Chinese (the report's default language)
     recommendation: str
     recommendation_zh: str
 
@@ -86,6 +87,7 @@ class Finding:
     title: str
     title_zh: str
     detail: str
+    detail_zh: str
     recommendation: str
     recommendation_zh: str
     value: Any
@@ -142,7 +144,7 @@ def judge(rule: Rule, host: str, metrics: Mapping[str, Any], levels: Mapping[int
         if rule.missing is None:
             return None
         return _finding(rule, host, subject, rule.missing, None,
-                        f"{rule.metric} could not be measured")
+                        f"{rule.metric} could not be measured", f"{rule.metric} 无法测量")
     compare = OPS[rule.op]
     for level in sorted(levels):
         try:
@@ -150,10 +152,12 @@ def judge(rule: Rule, host: str, metrics: Mapping[str, Any], levels: Mapping[int
         except TypeError:
             return None  # a metric of another type than the rule expects: not this rule's
         if crossed:
-            text = (_fill(rule.detail, value, metrics, rule.unit) if rule.detail else
-                    f"{_show(value, rule.unit)} {rule.op} {_show(levels[level], rule.unit)}"
-                    f" (level {level} threshold)")
-            return _finding(rule, host, subject, level, value, text)
+            compared = f"{_show(value, rule.unit)} {rule.op} {_show(levels[level], rule.unit)}"
+            text = (_fill(rule.detail, value, metrics, rule.unit) if rule.detail
+                    else f"{compared} (level {level} threshold)")
+            text_zh = (_fill(rule.detail_zh, value, metrics, rule.unit) if rule.detail_zh
+                       else f"{compared}（{level}级阈值）" if not rule.detail else text)
+            return _finding(rule, host, subject, level, value, text, text_zh)
     return None
 
 
@@ -177,8 +181,8 @@ def _show(value: Any, unit: str) -> str:
 
 
 def _finding(rule: Rule, host: str, subject: str, level: int, value: Any,
-             detail: str) -> Finding:
+             detail: str, detail_zh: str) -> Finding:
     return Finding(key=f"{rule.id}|{host}|{subject}", rule=rule.id, host=host,
                    subject=subject, severity=level, title=rule.title, title_zh=rule.title_zh,
-                   detail=detail, recommendation=rule.recommendation,
+                   detail=detail, detail_zh=detail_zh, recommendation=rule.recommendation,
                    recommendation_zh=rule.recommendation_zh, value=value)

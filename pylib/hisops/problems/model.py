@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # Record kinds; every payload also has ``at`` (ISO UTC, when it happened) and ``operator``.
 OPENED = "problem.opened"  # id, key, rule, host, subject, severity, scale, title, title_zh,
-#                            detail, recommendation, value, source, recurrence_of
+#                            detail, detail_zh, recommendation, value, source, recurrence_of
 SEEN = "problem.seen"  # source, severity (as observed), detail, value, title, title_zh,
 #                        recommendation
 ESCALATED = "problem.escalated"  # source, from, to: deadlines of the new level run from ``at``
@@ -75,6 +75,7 @@ class Finding:
     subject: str = ""
     title_zh: str = ""
     detail: str = ""
+    detail_zh: str = ""
     recommendation: str = ""
     recommendation_zh: str = ""
     value: Any = None
@@ -85,8 +86,8 @@ class Finding:
         for name in ("rule", "host", "title"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise InputError("a finding needs a non-empty string", field=name)
-        for name in ("subject", "title_zh", "detail", "recommendation", "recommendation_zh",
-                     "key", "scale"):
+        for name in ("subject", "title_zh", "detail", "detail_zh", "recommendation",
+                     "recommendation_zh", "key", "scale"):
             if not isinstance(getattr(self, name), str):
                 raise InputError("must be a string", field=name)
         if self.scale not in SCALES:
@@ -124,7 +125,8 @@ class Finding:
     def observation(self) -> dict[str, Any]:
         """What a sync journals about this finding each time it is seen."""
         return {"severity": self.severity, "title": self.title, "title_zh": self.title_zh,
-                "detail": self.detail, "recommendation": self.recommendation,
+                "detail": self.detail, "detail_zh": self.detail_zh,
+                "recommendation": self.recommendation,
                 "recommendation_zh": self.recommendation_zh, "value": self.value}
 
 
@@ -161,6 +163,7 @@ class ProblemState:
     title: str = ""
     title_zh: str = ""
     detail: str = ""
+    detail_zh: str = ""
     recommendation: str = ""
     recommendation_zh: str = ""
     value: Any = None
@@ -229,8 +232,8 @@ def _apply(state: ProblemState, rec: Record) -> None:  # noqa: C901 - a branch p
     at = parse_time(p.get("at") or rec.ts)
     if rec.kind == OPENED:
         for name in ("key", "rule", "host", "subject", "scale", "title", "title_zh",
-                     "detail", "recommendation", "recommendation_zh", "value", "source",
-                     "recurrence_of"):
+                     "detail", "detail_zh", "recommendation", "recommendation_zh", "value",
+                     "source", "recurrence_of"):
             setattr(state, name, p.get(name, getattr(state, name)))
         state.severity = state.last_observed_severity = int(p["severity"])
         state.found_at = state.last_seen = at
@@ -239,8 +242,8 @@ def _apply(state: ProblemState, rec: Record) -> None:  # noqa: C901 - a branch p
         state.occurrences = 1
         state.clocks.append(Clock(state.severity, state.scale, at))
     elif rec.kind == SEEN:
-        for name in ("title", "title_zh", "detail", "recommendation", "recommendation_zh",
-                     "value"):
+        for name in ("title", "title_zh", "detail", "detail_zh", "recommendation",
+                     "recommendation_zh", "value"):
             if name in p:
                 setattr(state, name, p[name])
         state.last_observed_severity = int(p.get("severity", state.severity))

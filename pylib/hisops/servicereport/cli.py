@@ -1,7 +1,8 @@
 """``hisops report``: the contract's quarterly and annual service reports from the journal.
 
-``--json FILE|-`` and ``--html FILE`` write the report (HTML Chinese by default, ``--lang``);
-without either, a short summary is printed. Periods follow the service calendar's zone.
+``--json FILE|-``, ``--html FILE`` and ``--pdf FILE`` write the report (Chinese by default,
+``--lang``; the PDF is the HTML page printed by headless Chromium); without any, a short
+summary is printed. Periods follow the service calendar's zone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def _calendar(ctx: click.Context) -> WorkCalendar:
 
 
 def _outputs(func: F) -> F:
-    """--json, --html, --lang: shared by both reports."""
+    """--json, --html, --pdf, --lang: shared by both reports."""
+    @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
+                  default=None, help="print the report to PDF (headless Chromium)")
     @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                   help="language of the HTML page and the summary")
     @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -62,14 +65,14 @@ def report(ctx: click.Context, calendar_path: Path | None) -> None:
 @_outputs
 @click.pass_context
 def quarterly(ctx: click.Context, quarter: str | None, json_out: str | None,
-              html_path: Path | None, lang: str) -> None:
+              html_path: Path | None, pdf_path: Path | None, lang: str) -> None:
     """The quarterly service report: inspections, problems and SLA, runbooks, advice."""
     from hisops.servicereport.collect import collect_quarter, current_quarter
 
     calendar = _calendar(ctx)
     data = collect_quarter(_journal(ctx), quarter or current_quarter(calendar),
                            calendar=calendar)
-    _emit(data, json_out, html_path, lang)
+    _emit(data, json_out, html_path, pdf_path, lang)
 
 
 @report.command()
@@ -78,28 +81,29 @@ def quarterly(ctx: click.Context, quarter: str | None, json_out: str | None,
 @_outputs
 @click.pass_context
 def annual(ctx: click.Context, year: int | None, json_out: str | None,
-           html_path: Path | None, lang: str) -> None:
+           html_path: Path | None, pdf_path: Path | None, lang: str) -> None:
     """The annual service report: the year's totals and its four quarters."""
     from hisops.servicereport.collect import collect_annual, current_year
 
     calendar = _calendar(ctx)
     data = collect_annual(_journal(ctx), year or current_year(calendar), calendar=calendar)
-    _emit(data, json_out, html_path, lang)
+    _emit(data, json_out, html_path, pdf_path, lang)
 
 
 def _emit(data: dict[str, Any], json_out: str | None, html_path: Path | None,
-          lang: str) -> None:
+          pdf_path: Path | None, lang: str) -> None:
     from hisops.servicereport.render import summary_lines, to_json, write_reports
 
     json_path = None if json_out in (None, "-") else Path(str(json_out))
-    write_reports(data, html_path=html_path, json_path=json_path, lang=lang)
+    write_reports(data, html_path=html_path, json_path=json_path, pdf_path=pdf_path,
+                  lang=lang)
     if json_out == "-":
         click.echo(to_json(data), nl=False)
         return
-    if json_path is None and html_path is None:
+    if json_path is None and html_path is None and pdf_path is None:
         for line in summary_lines(data, lang):
             click.echo(line)
         return
-    for path in (html_path, json_path):
+    for path in (html_path, pdf_path, json_path):
         if path is not None:
             click.echo(f"wrote {path}", err=True)

@@ -195,6 +195,9 @@ def _inspections(records: list[Record], calendar: WorkCalendar) -> dict[str, Any
             "worst_level": summary.get("worst_level"),
             "partial": bool(p.get("partial")),
             "unreachable": [str(h) for h in p.get("unreachable") or []],
+            # the contract's "HIS database and its ADG/OGG copies": copies read / expected
+            "copies": _obj(summary.get("coverage")).get("copies"),
+            "copies_read": _obj(summary.get("coverage")).get("copies_read"),
         })
     return {"count": len(held), "held": held}
 

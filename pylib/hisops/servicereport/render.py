@@ -32,6 +32,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "inspections": "巡检", "no_inspection": "本期未进行巡检。合同要求每季度巡检一次。",
         "inspection_count": "本期巡检 {n} 次。", "date": "日期", "run_id": "编号",
         "hosts": "主机数", "score": "评分", "findings": "发现项", "partial": "不完整",
+        "copies_read": "已检查副本（容灾/复制）",
         "yes": "是", "no": "否", "unreachable": "无法访问",
         "problems": "问题与服务时限（SLA）", "level": "级别", "opened": "新增",
         "resolved": "解决", "still_open": "期末未解决", "met": "按时", "missed": "超时",
@@ -70,6 +71,7 @@ STRINGS: dict[str, dict[str, str]] = {
                          "each quarter.",
         "inspection_count": "{n} inspection(s) held.", "date": "Date", "run_id": "Run",
         "hosts": "Hosts", "score": "Score", "findings": "Findings", "partial": "Partial",
+        "copies_read": "Copies read (DR/replica)",
         "yes": "yes", "no": "no", "unreachable": "unreachable",
         "problems": "Problems and service deadlines (SLA)", "level": "Level",
         "opened": "Opened", "resolved": "Resolved", "still_open": "Open at end",
@@ -114,14 +116,31 @@ def render_html(report: dict[str, Any], lang: str = "zh") -> str:
 
 
 def write_reports(report: dict[str, Any], *, html_path: Path | None = None,
-                  json_path: Path | None = None, lang: str = "zh") -> None:
-    """Write the HTML page and/or the JSON report (UTF-8), each replacing its file whole."""
+                  json_path: Path | None = None, pdf_path: Path | None = None,
+                  lang: str = "zh") -> None:
+    """Write the HTML page, its PDF print and/or the JSON report (UTF-8), each replacing its
+    file whole."""
     if html_path is not None:
         html.write_atomic(html_path, render_html(report, lang))
         log.info("wrote service report %s (%s)", html_path, report["period"]["label"])
+    if pdf_path is not None:
+        _write_pdf(report, html_path, pdf_path, lang)
     if json_path is not None:
         html.write_atomic(json_path, to_json(report))
         log.info("wrote service report %s (%s)", json_path, report["period"]["label"])
+
+
+def _write_pdf(report: dict[str, Any], page: Path | None, pdf_path: Path, lang: str) -> None:
+    import tempfile
+
+    from hisops.reports.browser import html_to_pdf
+
+    with tempfile.TemporaryDirectory(prefix="hisops-report-") as tmp:
+        if page is None:
+            page = Path(tmp) / "service-report.html"
+            page.write_text(render_html(report, lang), encoding="utf-8")
+        html_to_pdf(page, pdf_path)
+    log.info("wrote service report %s (%s)", pdf_path, report["period"]["label"])
 
 
 def to_json(report: dict[str, Any]) -> str:
