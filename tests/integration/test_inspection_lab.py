@@ -122,3 +122,38 @@ def test_stopped_standby_is_a_level_2_finding_and_a_problem(lab: Lab, env: dict[
         (2, 2), (2, 2), (2, 2)]
     assert service["problems"]["levels"]["2"]["opened"] >= 1
     assert problem_id in {p["id"] for p in service["problems"]["still_open"]}
+
+
+def test_an_unreachable_host_is_a_finding_and_the_report_says_partial(
+        lab: Lab, env: dict[str, str], tmp_path: Path) -> None:
+    name = containers.container_name(lab.settings, "app-his-1")
+    subprocess.run(["podman", "stop", "--time", "5", name],  # noqa: S603, S607
+                   check=True, capture_output=True, timeout=120)
+    try:
+        html = tmp_path / "partial.html"
+        started = time.monotonic()
+        result = hisops("inspect", "--json", "-", "--report", str(html), env=env)
+        took = time.monotonic() - started
+        assert result.rc == 0, result.err
+        report = result.json()
+        assert report["partial"] is True
+        assert report["unreachable"] == ["app-his-1"]
+        found = _findings(report)
+        assert found[("host.unreachable", "app-his-1")]["severity"] == 2
+        # the interfaces on the host stop answering too: a level-2 finding of their own
+        assert found[("iface.down", "app-his-1")]["severity"] == 2
+        # every other host was inspected in full
+        read = {e["host"] for e in report["hosts"] if not e["error"]}
+        assert read >= {"his-db-1", "his-db-2", "his-db-3", "backup-1", "verify-1"}
+        assert by_host(report)["his-db-1"]["metrics"]["pg.up"] is True
+        assert took < 60, f"an unreachable host held the inspection up for {took:.0f} s"
+        page = html.read_text(encoding="utf-8")
+        assert "本次巡检不完整" in page
+        assert "app-his-1" in page
+    finally:
+        up = hisops("lab", "up", env=env_with(), timeout=600)  # starts the stopped container
+        assert up.rc == 0, up.err
+
+
+def by_host(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["host"]: e for e in report["hosts"]}
