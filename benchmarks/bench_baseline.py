@@ -30,21 +30,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
-LAB = "benchbl"
-PORT_BASE = 24000
-PORT_SPAN = 300  # ssh, PostgreSQL and HTTP ports: base + 0..299
-LAB_DIR = Path.home() / ".hisops" / LAB
-RUNS_DIR = Path.home() / ".hisops" / f"{LAB}-runs"
-BENCH_INVENTORY = LAB_DIR / "bench-inventory.yml"
 BASELINE = "cis-postgresql-15"
-LIGHT_HOSTS = 17  # + his-db-1..3 = 20 PostgreSQL hosts
 README = Path(__file__).resolve().parent / "README.md"
 SECTION = "## Baselines (issue 6)"
 CHECK_TIMEOUT_S = 300
@@ -53,98 +43,31 @@ CHECK_TIMEOUT_S = 300
 from _baseline_lab import (  # noqa: E402
     SIZES,
     TARGET_S,
-    bench_inventory,
     busy_fraction,
     busy_seconds,
     figures,
-    light_pg_port,
     limit_pattern,
     psql_sessions,
     readme_body,
     summary_rows,
     verify_report,
 )
-from _benchlab import HISOPS, hisops, refuse_foreign_ports, table  # noqa: E402
+from _benchlab import HISOPS, table  # noqa: E402
 from _patch_metrics import replace_section  # noqa: E402
+from _pg_benchlab import PgBenchLab, max_workers_default, product_state  # noqa: E402
+from _pg_benchlab import machine as machine_of  # noqa: E402
+
+BENCH = PgBenchLab(name="benchbl", port_base=24000, writer="bench_baseline")
+LAB, PORT_BASE, LIGHT_HOSTS = BENCH.name, BENCH.port_base, BENCH.light_hosts
+LAB_DIR, RUNS_DIR, BENCH_INVENTORY = BENCH.lab_dir, BENCH.runs_dir, BENCH.inventory
 
 
 def lab_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "HISOPS_LAB_NAME": LAB, "HISOPS_LAB_DIR": str(LAB_DIR),
-            "HISOPS_LAB_PORT_BASE": str(PORT_BASE), "HISOPS_HOME": str(home),
-            "HISOPS_JOURNAL": str(home / "journal.sqlite3"),
-            "HISOPS_INVENTORY": str(BENCH_INVENTORY),
-            "HISOPS_PROJECT": str(ROOT), "HISOPS_OPERATOR": "bench_baseline"}
+    return BENCH.lab_env(home)
 
-
-
-
-def check_ports(ours: set[int]) -> None:
-    refuse_foreign_ports(ours, PORT_BASE, PORT_SPAN)
-
-
-# --- the lab -----------------------------------------------------------------------------------
 
 def settings_of(env: dict[str, str]) -> Any:
-    from hisops.lab.settings import LabSettings
-
-    return LabSettings.from_env(env)
-
-
-def our_ports(env: dict[str, str]) -> set[int]:
-    """The ports a bench lab kept from an earlier run listens on (its light clusters too)."""
-    from hisops.lab.state import load
-
-    kept = load(settings_of(env))
-    if kept is None:
-        return set()
-    ports = set()
-    for host in kept.topology().hosts:
-        ports |= {p for p, _ in host.ports()}
-        ports.add(light_pg_port(PORT_BASE, host.index))
-    return ports
-
-
-def light_clusters(env: dict[str, str]) -> tuple[dict[str, int], float]:
-    """Make (or find) a cluster on every light host, as the lab makes its primary: data
-    checksums, 127.0.0.1 only, shared_buffers 32MB, the lab's postgres password. Returns the
-    PostgreSQL port of every database host and the seconds it took."""
-    from hisops.lab import containers, keys, pgsetup, state
-    from hisops.lab.topology import Role
-
-    settings = settings_of(env)
-    current = state.load(settings)
-    if current is None:
-        raise SystemExit("the bench lab did not come up")
-    topo = current.topology()
-    password = keys.pg_password(settings)
-    ports = {h.name: h.pg for h in topo.hosts if h.runs_postgres}
-    light = [replace(h, pg_port=light_pg_port(PORT_BASE, h.index))
-             for h in topo.by_role(Role.APP_LIGHT)]
-    if len(light) != LIGHT_HOSTS:
-        raise SystemExit(f"the bench lab has {len(light)} light hosts, not {LIGHT_HOSTS}")
-
-    def one(host: Any) -> None:
-        pgsetup.ensure_primary(containers.container_name(settings, host.name), host, password)
-        pgsetup.wait_ready(host.pg, password)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(one, light))
-    ports.update({h.name: h.pg for h in light})
-    return ports, time.perf_counter() - start
-
-
-def write_bench_inventory(env: dict[str, str], pg_ports: dict[str, int]) -> list[str]:
-    """The bench inventory in the lab dir; returns its hosts in inventory order."""
-    settings = settings_of(env)
-    lab_inv = yaml.safe_load(settings.inventory_file.read_text())
-    inv = bench_inventory(lab_inv, pg_ports)
-    text = ("# Written by benchmarks/bench_baseline.py from the bench lab's inventory: its 20\n"
-            "# PostgreSQL hosts (app-N run a cluster here and are in db_primary).\n"
-            + yaml.safe_dump(inv, sort_keys=False, width=1000))
-    BENCH_INVENTORY.write_text(text)
-    env_group = next(iter(inv["all"]["children"].values()))
-    return list(env_group["hosts"])
+    return BENCH.settings_of(env)
 
 
 # --- the measured runs ---------------------------------------------------------------------------
@@ -306,36 +229,8 @@ def measure(env: dict[str, str], hosts: list[str], repeat: int, out_dir: Path,
 
 # --- the figures ---------------------------------------------------------------------------------
 
-def max_workers_default() -> int:
-    """run_command's default parallelism, read from its signature (not copied here)."""
-    import inspect
-
-    from hisops.executors import ssh
-
-    return int(inspect.signature(ssh.run_command).parameters["max_workers"].default)
-
-
 def machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
-    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal:")))
-    others = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True,
-                            text=True, check=False).stdout.split()
-    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kib / 1024**2, 1),
-            "load_at_start": [round(v, 2) for v in load_at_start],
-            "uptime": subprocess.run(["uptime"], capture_output=True, text=True,
-                                     check=False).stdout.strip(),
-            "other_containers": len([n for n in others if not n.startswith(f"hisops-{LAB}-")])}
-
-
-def product_state() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                              check=False).stdout.rstrip()
-
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "pylib", "baselines")
-             .splitlines()]
-    return git("rev-parse", "--short", "HEAD") + (
-        f" + uncommitted {', '.join(dirty)}" if dirty else "")
+    return machine_of(LAB, load_at_start)
 
 
 def save_results(results: dict[str, Any], extra: Path | None) -> list[Path]:
@@ -367,26 +262,26 @@ def main() -> int:
     reports = home / "reports"
     reports.mkdir(parents=True)
     env = lab_env(home)
-    check_ports(our_ports(env))
+    BENCH.check_ports(env)
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": machine(load_at_start), "product": product_state(), "baseline": BASELINE,
+        "machine": machine(load_at_start),
+        "product": product_state(("pylib", "baselines")), "baseline": BASELINE,
         "repeat": args.repeat, "state": str(home), "note": args.note,
         "targets_s": {str(k): v for k, v in TARGET_S.items()},
-        "setup": {"lab": LAB, "ports": f"{PORT_BASE}-{PORT_BASE + PORT_SPAN - 1}",
+        "setup": {"lab": LAB, "ports": BENCH.ports,
                   "light_hosts": LIGHT_HOSTS}}
     m = results["machine"]
     print(f"machine: {m['nproc']} cores, {m['memory_gib']} GiB, load {m['load_at_start']}, "
           f"{m['other_containers']} other containers", flush=True)
     try:
-        took, _ = hisops("lab", "up", "--hosts", str(LIGHT_HOSTS), "--scale", "0.01", "--json",
-                         env=env)
+        took = BENCH.up(env)
         results["lab_up_s"] = round(took, 1)
         print(f"bench lab up in {took:.1f} s", flush=True)
-        pg_ports, took = light_clusters(env)
+        pg_ports, took = BENCH.light_clusters(env)
         results["light_clusters_s"] = round(took, 1)
         print(f"{LIGHT_HOSTS} light clusters ready in {took:.1f} s", flush=True)
-        hosts = write_bench_inventory(env, pg_ports)
+        hosts = BENCH.write_bench_inventory(env, pg_ports)
         if len(hosts) != max(SIZES):
             raise SystemExit(f"the bench inventory has {len(hosts)} hosts, not {max(SIZES)}")
         results["hosts"] = {h: pg_ports[h] for h in hosts}
@@ -402,11 +297,9 @@ def main() -> int:
         results["figures"] = figures(runs, side, max_workers_default())
     finally:
         if args.keep:
-            print(f"bench lab kept; remove it with: HISOPS_LAB_NAME={LAB} HISOPS_LAB_PORT_BASE="
-                  f"{PORT_BASE} HISOPS_LAB_DIR={LAB_DIR} {HISOPS} lab down")
+            print(f"bench lab kept; remove it with: {BENCH.down_command()}")
         else:
-            took, _ = hisops("lab", "down", env=env, check=False)
-            BENCH_INVENTORY.unlink(missing_ok=True)
+            took = BENCH.down(env)
             results["lab_down_s"] = round(took, 1)
             print(f"bench lab down in {took:.1f} s", flush=True)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
