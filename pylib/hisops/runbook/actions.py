@@ -90,7 +90,31 @@ def run_action(action: PlannedAction, ctx: ActionContext, *, ident: str,
         return ActionResult(status="skipped", hosts={}, detail="no hosts match")
     if action.kind == "ssh":
         return _run_ssh(action, ctx, timeout_s=timeout_s, expect=expect or {})
+    if action.kind == "task":
+        return _run_task(action, ctx)
     return _run_ansible(action, ctx, ident=ident, timeout_s=timeout_s)
+
+
+def _run_task(action: PlannedAction, ctx: ActionContext) -> ActionResult:
+    """A controller task: its own outcome per host; its data (evidence) redacted."""
+    from hisops.tasks import TaskContext, get_task
+
+    spec = get_task(action.task or "")
+    task_ctx = TaskContext(name=action.task or "", run_id=ctx.run_id, hosts=action.hosts,
+                           inventory=ctx.inventory, args=dict(action.args),
+                           secrets=ctx.secrets, check_mode=ctx.check_mode,
+                           on_host=lambda o: _notify(ctx, o), on_note=ctx.on_note,
+                           cancelled=ctx.cancelled)
+    result = spec.func(task_ctx)
+    missing = [h for h in action.hosts if h not in result.hosts]
+    outcomes = dict(result.hosts)
+    for host in missing:  # a task that forgot a host has not done its work there
+        outcomes[host] = HostOutcome(host=host, status=HostStatus.FAILED,
+                                     detail=f"task {spec.name} reported nothing for this host")
+    ordered = {h: ctx_redact(outcomes[h], ctx.secrets) for h in action.hosts}
+    return ActionResult(status=summarise(ordered), hosts=ordered,
+                        detail=_failure_detail(ordered),
+                        data=ctx.secrets.redact_obj(result.data))
 
 
 def _notify(ctx: ActionContext, outcome: HostOutcome) -> None:

@@ -25,7 +25,10 @@ from hisops.runbook.model import (
     Runbook,
     SshAction,
     SshGuard,
+    TaskAction,
 )
+from hisops.tasks import TaskUnavailable, get_task, known_tasks
+from hisops.tasks import argument_problems as task_argument_problems
 from hisops.yamlfile import PathKey, YamlDocument, read_yaml_bytes
 
 
@@ -89,6 +92,7 @@ def _validate(document: YamlDocument, path: Path, digest: str) -> LoadedRunbook:
     _check_templates(loaded)
     _check_files(loaded)
     _check_checks(loaded)
+    _check_tasks(loaded)
     return loaded
 
 
@@ -178,6 +182,10 @@ def _template_sources(runbook: Runbook) -> Iterator[tuple[PathKey, str, bool]]:
 def _action_sources(where: PathKey, action: Any) -> Iterator[tuple[PathKey, str, bool]]:
     if hasattr(action, "hosts"):
         yield (*where, "hosts"), action.hosts, False
+    if isinstance(action, TaskAction):
+        for key, value in action.args.items():
+            for text in _strings(value):
+                yield (*where, "args", key), text, False
     if isinstance(action, SshAction):
         yield (*where, "command"), action.command, False
         if action.check:
@@ -244,6 +252,31 @@ def _check_checks(loaded: LoadedRunbook) -> None:
             (arg, problem), more = problems[0], len(problems) - 1
             raise _error(loaded, (*loc, "args", arg),
                          problem + (f" (and {more} more)" if more else ""))
+
+
+def _check_tasks(loaded: LoadedRunbook) -> None:
+    """Task steps (and rollbacks) name a known task, give exactly its arguments, and are not
+    declared read-only when the task changes hosts."""
+    for s_index, step in enumerate(loaded.runbook.steps):
+        for where, action in ((("steps", s_index), step),
+                              (("steps", s_index, "rollback"), getattr(step, "rollback", None))):
+            if not isinstance(action, TaskAction):
+                continue
+            if action.task not in known_tasks():
+                raise _error(loaded, (*where, "task"), f"unknown task '{action.task}' (known: "
+                             f"{', '.join(known_tasks())})")
+            try:
+                spec = get_task(action.task)
+            except TaskUnavailable as exc:
+                raise _error(loaded, (*where, "task"), str(exc)) from None
+            problems = task_argument_problems(spec, action.args)
+            if problems:
+                (arg, problem), more = problems[0], len(problems) - 1
+                raise _error(loaded, (*where, "args", arg),
+                             problem + (f" (and {more} more)" if more else ""))
+            if action.read_only and spec.changes_hosts:
+                raise _error(loaded, (*where, "read_only"),
+                             f"task {action.task} changes hosts; it cannot be read_only")
 
 
 def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:

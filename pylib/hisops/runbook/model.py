@@ -124,7 +124,18 @@ class SshAction(Strict):
     max_workers: Annotated[int, Field(ge=1, le=200)] = 20
 
 
-RollbackAction = Annotated[PlaybookAction | RoleAction | SshAction, Field(discriminator="kind")]
+class TaskAction(Strict):
+    """A named controller task (see :mod:`hisops.tasks`) run against the step's hosts."""
+
+    kind: Literal["task"]
+    hosts: str
+    task: Annotated[str, Field(pattern=CHECK_NAME)]
+    args: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = False  # the loader refuses it for a task that changes hosts
+
+
+RollbackAction = Annotated[PlaybookAction | RoleAction | SshAction | TaskAction,
+                           Field(discriminator="kind")]
 
 
 class _ChangingStep(_StepCommon):
@@ -140,6 +151,12 @@ class RoleStep(_ChangingStep, RoleAction):
 
 
 class SshStep(_ChangingStep, SshAction):
+    @property
+    def changes_hosts(self) -> bool:
+        return not self.read_only
+
+
+class TaskStep(_ChangingStep, TaskAction):
     @property
     def changes_hosts(self) -> bool:
         return not self.read_only
@@ -169,7 +186,8 @@ class ApprovalStep(_StepCommon):
 
 
 Step = Annotated[
-    PlaybookStep | RoleStep | SshStep | AssertStep | ApprovalStep, Field(discriminator="kind")
+    PlaybookStep | RoleStep | SshStep | TaskStep | AssertStep | ApprovalStep,
+    Field(discriminator="kind")
 ]
 
 
@@ -225,7 +243,7 @@ class Runbook(Strict):
             seen.add(step.id)
         return self
 
-    def step(self, step_id: str) -> PlaybookStep | RoleStep | SshStep | AssertStep | ApprovalStep:
+    def step(self, step_id: str) -> Step:
         for step in self.steps:
             if step.id == step_id:
                 return step

@@ -29,8 +29,11 @@ from hisops.runbook.model import (
     RoleAction,
     SshAction,
     SshGuard,
+    TaskAction,
 )
 from hisops.secrets import REDACTED, SecretStore
+from hisops.tasks import BadArgument as TaskBadArgument
+from hisops.tasks import get_task
 from hisops.yamlfile import PathKey
 
 
@@ -51,8 +54,12 @@ class PlannedAction:
     env_templates: dict[str, str] = field(default_factory=dict)  # rendered at run time
     read_only: bool = False
     max_workers: int = 20
+    task: str | None = None  # kind "task": the task's name
+    args: dict[str, Any] = field(default_factory=dict)  # kind "task": rendered arguments
 
     def describe(self) -> str:
+        if self.kind == "task":
+            return f"task {self.task}"
         if self.kind == "playbook":
             return Path(self.playbook or "").name
         if self.kind == "role":
@@ -141,6 +148,8 @@ def _action_dict(action: PlannedAction | None) -> dict[str, Any] | None:
         "vars": action.vars, "serial": [list(b) for b in action.serial],
         "command": action.command, "check": action.check, "env": action.env_templates,
         "read_only": action.read_only,
+        # only task actions carry these keys, so plans of other steps hash as they always did
+        **({"task": action.task, "args": action.args} if action.kind == "task" else {}),
     }
 
 
@@ -231,9 +240,11 @@ class _Resolver:
                             expect={}, timeout_s=0, check=guard.check, args=args,
                             waiver=guard.waiver)
 
-    def action(self, loc: PathKey, action: PlaybookAction | RoleAction | SshAction
-               ) -> PlannedAction:
+    def action(self, loc: PathKey,
+               action: PlaybookAction | RoleAction | SshAction | TaskAction) -> PlannedAction:
         pattern, hosts = self.hosts((*loc, "hosts"), action.hosts)
+        if isinstance(action, TaskAction):
+            return self.task_action(loc, action, pattern, hosts)
         if isinstance(action, SshAction):
             return PlannedAction(
                 kind="ssh", pattern=pattern, hosts=hosts,
@@ -259,6 +270,27 @@ class _Resolver:
         return PlannedAction(kind="role", pattern=pattern, hosts=hosts, role=action.role,
                              vars=rendered_vars, serial=tuple(batches),
                              serial_patterns=tuple(action.serial))
+
+
+    def task_action(self, loc: PathKey, action: TaskAction, pattern: str,
+                    hosts: tuple[str, ...]) -> PlannedAction:
+        # the loader has refused an unknown task and unknown or missing arguments already
+        spec = get_task(action.task)
+        args: dict[str, Any] = {}
+        for key, value in action.args.items():
+            try:
+                args[key] = render_value(value, self.context)
+            except ExpressionError as exc:
+                raise self.error((*loc, "args", key), str(exc)) from None
+        if spec.validate is not None:
+            try:
+                spec.validate(args)
+            except TaskBadArgument as exc:
+                raise self.error((*loc, "args", exc.arg), str(exc)) from None
+            except ValueError as exc:
+                raise self.error((*loc, "args"), str(exc)) from None
+        return PlannedAction(kind="task", pattern=pattern, hosts=hosts, task=action.task,
+                             args=args, read_only=action.read_only)
 
 
 def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str, Any],
@@ -289,7 +321,7 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
         loc = ("steps", index)
         action = rollback = None
         extra: dict[str, Any] = {}
-        if isinstance(step, PlaybookAction | RoleAction | SshAction):
+        if isinstance(step, PlaybookAction | RoleAction | SshAction | TaskAction):
             action = resolver.action(loc, step)
             if step.rollback is not None:
                 rollback = resolver.action((*loc, "rollback"), step.rollback)
