@@ -29,7 +29,7 @@ def test_fixed_estate_and_extra_app_hosts() -> None:
     topo = build_topology(3, 22200)
     names = [h.name for h in topo.hosts]
     assert names == ["his-db-1", "his-db-2", "his-db-3", "backup-1", "verify-1", "app-his-1",
-                     "app-1", "app-2", "app-3"]
+                     "his-test-1", "app-1", "app-2", "app-3"]
     assert topo.primary.name == "his-db-1"
     assert [h.name for h in topo.by_role(Role.STANDBY)] == ["his-db-2"]
     assert [h.name for h in topo.by_role(Role.SUBSCRIBER)] == ["his-db-3"]
@@ -51,6 +51,7 @@ def test_only_database_hosts_run_postgres_and_verify_keeps_a_port() -> None:
     running = {h.name for h in topo.hosts if h.runs_postgres}
     assert running == {"his-db-1", "his-db-2", "his-db-3"}
     assert topo.get("verify-1").pg_port is not None
+    assert topo.get("his-test-1").pg_port is not None  # the refreshed test database's
     assert topo.get("app-1").pg_port is None
     with pytest.raises(ValueError, match="no PostgreSQL port"):
         _ = topo.get("backup-1").pg
@@ -67,7 +68,7 @@ def test_inventory_groups_and_strict_host_key_checking(settings: LabSettings) ->
     inv = inventory.render(settings, topo, patch_version="15.20-0+deb12u1",
                            patch_repo=Path("/cache/patch-repo/15.20-0+deb12u1"))
     env = inv["all"]["children"]["env_lab"]
-    assert set(env["hosts"]) == {h.name for h in topo.hosts}
+    assert set(env["hosts"]) == {h.name for h in topo.hosts} - {"his-test-1"}
     assert set(env["children"]) == set(GROUPS)
     assert list(env["children"]["db_primary"]["hosts"]) == ["his-db-1"]
     assert list(env["children"]["db_standby"]["hosts"]) == ["his-db-2"]
@@ -89,6 +90,14 @@ def test_inventory_groups_and_strict_host_key_checking(settings: LabSettings) ->
     assert env["vars"]["hisops_lab_patch_version"] == "15.20-0+deb12u1"
     # the runbook stages media from the repository root (patch and rollback versions)
     assert env["vars"]["pg_patch_repository"] == "/cache/patch-repo"
+    # the test environment: its own group, never in the lab's database groups
+    test_env = inv["all"]["children"]["env_test"]
+    assert list(test_env["hosts"]) == ["his-test-1"]
+    assert list(test_env["children"]["db_test"]["hosts"]) == ["his-test-1"]
+    assert test_env["vars"]["hisops_environment"] == "test"
+    assert test_env["vars"]["hisops_protected"] is False
+    assert "pg_patch_repository" not in test_env["vars"]
+    assert test_env["hosts"]["his-test-1"]["pg_port"] == topo.get("his-test-1").pg_port
 
 
 def test_inventory_file_is_written_for_a_named_lab_only_in_its_dir(

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from hisops.lab.settings import PG_MAJOR, LabSettings
-from hisops.lab.topology import ALL_GROUP, GROUPS, Topology
+from hisops.lab.topology import ALL_GROUP, GROUPS, TEST_ENV_GROUP, TEST_GROUPS, Topology
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ def render(settings: LabSettings, topology: Topology, *,
                 {"name": "HIS-LIS", "url": f"{base}/interface/status", "max_latency_ms": 500},
                 {"name": "HIS application health", "url": f"{base}/health"}]
         hostvars[host.name] = hv
-    groups: dict[str, Any] = {
-        name: {"hosts": {h.name: None for h in topology.hosts if name in h.groups}}
-        for name in GROUPS
-    }
+    def members(env: str, names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: {"hosts": {h.name: None for h in topology.hosts
+                                 if name in h.groups and h.environment == env}}
+                for name in names}
     env_vars: dict[str, Any] = {
         "hisops_environment": "lab",
         "hisops_protected": False,
@@ -74,13 +74,26 @@ def render(settings: LabSettings, topology: Topology, *,
         # the local patch repository on the controller: one folder per package version (the
         # patch and the installed version, the rollback media), staged to hosts over SSH
         env_vars["pg_patch_repository"] = str(patch_repo.parent)
+    def hosts_of(env: str) -> dict[str, Any]:
+        return {h.name: hostvars[h.name] for h in topology.hosts if h.environment == env}
+
+    # The test environment: refreshed from the lab's verified backups with patient data
+    # masked. Not protected (a refresh may overwrite it); the lab's other settings apply.
+    test_vars = {**env_vars, "hisops_environment": "test", "hisops_protected": False}
+    test_vars.pop("hisops_lab_patch_version", None)
+    test_vars.pop("pg_patch_repository", None)
     return {
         "all": {
             "children": {
                 ALL_GROUP: {
-                    "hosts": hostvars,
+                    "hosts": hosts_of(ALL_GROUP),
                     "vars": env_vars,
-                    "children": groups,
+                    "children": members(ALL_GROUP, GROUPS),
+                },
+                TEST_ENV_GROUP: {
+                    "hosts": hosts_of(TEST_ENV_GROUP),
+                    "vars": test_vars,
+                    "children": members(TEST_ENV_GROUP, TEST_GROUPS),
                 },
             },
         },

@@ -171,7 +171,8 @@ def _databases(
             pgsetup.drop_cluster(_container(settings, replica))
         # and the backups of the old one belong to another system (pgBackRest refuses the new
         # cluster with error 028): the lab's repository and drill hosts start empty again
-        for host in [*topo.by_role(Role.BACKUP), *topo.by_role(Role.VERIFY)]:
+        for host in [*topo.by_role(Role.BACKUP), *topo.by_role(Role.VERIFY),
+                     *topo.by_role(Role.TEST)]:
             pgsetup.forget_backups(_container(settings, host))
     pgsetup.wait_ready(primary.pg, password, dbname=pgsetup.DBNAME)
 

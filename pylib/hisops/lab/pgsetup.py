@@ -118,12 +118,13 @@ rm -rf {CONF_DIR} {DATA_DIR}
 
 
 def forget_backups(container: str) -> None:
-    """Empty a lab host's pgBackRest repository and restore-drill folders (the lab's primary
-    was made again, so they describe a database that no longer exists)."""
+    """Empty a lab host's pgBackRest repository, restore-drill and refreshed-environment
+    folders (the lab's primary was made again, so they describe a database that no longer
+    exists)."""
     _sh(container, """
-pkill -u postgres -f 'hisops-drill' || true
+pkill -u postgres -f 'hisops-drill|hisops-env' || true
 find /var/lib/pgbackrest -mindepth 1 -delete 2>/dev/null || true
-rm -rf /var/lib/postgresql/hisops-drill /srv/hisops-small-disk/*
+rm -rf /var/lib/postgresql/hisops-drill /var/lib/postgresql/hisops-env /srv/hisops-small-disk/*
 """)
 
 

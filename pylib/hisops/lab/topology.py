@@ -2,8 +2,9 @@
 
 Pure data, no I/O: the same topology drives the containers, the inventory and ``lab status``.
 The fixed hosts mirror the hospital estate (primary, Active Data Guard-like standby,
-GoldenGate-like logical subscriber, backup repository, restore-drill host, application host);
-``--hosts N`` adds N light application hosts for fan-out tests.
+GoldenGate-like logical subscriber, backup repository, restore-drill host, application host)
+plus a test environment's database host (``env_test``, refreshed from the lab's backups with
+patient data masked); ``--hosts N`` adds N light application hosts for fan-out tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Role(StrEnum):
     VERIFY = "verify"
     APP = "app"
     APP_LIGHT = "app-light"
+    TEST = "test-db"
 
 
 # role -> inventory groups (env_lab holds every host)
@@ -34,9 +36,14 @@ ROLE_GROUPS: dict[Role, tuple[str, ...]] = {
     Role.VERIFY: ("db_verify",),
     Role.APP: ("app",),
     Role.APP_LIGHT: ("app",),
+    Role.TEST: ("db_test",),
 }
 GROUPS = ("db_primary", "db_standby", "db_replica", "backup_repo", "db_verify", "app")
 ALL_GROUP = "env_lab"
+# The test environment: its own inventory group beside env_lab, so that runbooks aimed at the
+# lab's groups (db_primary, ...) never reach it and a refresh names it explicitly.
+TEST_ENV_GROUP = "env_test"
+TEST_GROUPS = ("db_test",)
 
 FIXED_HOSTS: tuple[tuple[str, Role], ...] = (
     ("his-db-1", Role.PRIMARY),
@@ -45,12 +52,13 @@ FIXED_HOSTS: tuple[tuple[str, Role], ...] = (
     ("backup-1", Role.BACKUP),
     ("verify-1", Role.VERIFY),
     ("app-his-1", Role.APP),
+    ("his-test-1", Role.TEST),
 )
 # roles whose container runs a PostgreSQL cluster of its own
 PG_ROLES = frozenset({Role.PRIMARY, Role.STANDBY, Role.SUBSCRIBER})
 # roles that get a PostgreSQL port: verify-1 keeps one free for the cluster a restore drill
-# brings up there
-PG_PORT_ROLES = PG_ROLES | {Role.VERIFY}
+# brings up there, his-test-1 for the test environment's database a refresh restores there
+PG_PORT_ROLES = PG_ROLES | {Role.VERIFY, Role.TEST}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,11 @@ class HostSpec:
     @property
     def groups(self) -> tuple[str, ...]:
         return ROLE_GROUPS[self.role]
+
+    @property
+    def environment(self) -> str:
+        """The inventory group of the environment this host belongs to."""
+        return TEST_ENV_GROUP if self.role is Role.TEST else ALL_GROUP
 
     @property
     def runs_postgres(self) -> bool:
