@@ -165,7 +165,7 @@ def test_built_in_whose_module_is_missing_is_named(monkeypatch: pytest.MonkeyPat
 def test_verified_restore_spec() -> None:
     spec = get_check("verified_restore")
     assert spec.required == {"database"}
-    assert spec.optional == {"max_age"}
+    assert spec.optional == {"max_age", "label"}
 
 
 def test_register_refuses_a_taken_or_bad_name() -> None:
@@ -195,7 +195,7 @@ def test_check_guard_is_planned_with_rendered_args(tmp_path: Path) -> None:
     ("check: verified_restore", "check: verifed_restore", 9, "guards[0].check",
      "unknown check 'verifed_restore' (known: "),
     ("max_age: \"{{", "max_agee: \"{{", 10, "guards[0].args.max_agee",
-     "unknown argument of check verified_restore (takes: database, max_age)"),
+     "unknown argument of check verified_restore (takes: database, label, max_age)"),
     ("database: \"{{ params.stanza }}\", ", "", 10, "guards[0].args.database",
      "required argument of check verified_restore is missing"),
     ("{{ params.stanza }}", "{{ params.stanzas }}", 10, "guards[0].args.database",
@@ -266,6 +266,35 @@ def test_fresh_verified_restore_passes(journal: Journal) -> None:
     assert result.rows[0]["rto"] == "2 min 5 s"
     assert set(result.columns) == set(result.rows[0])
     assert any("RTO 2 min 5 s" in note for note in result.notes)
+
+
+def test_a_named_backup_must_be_the_last_verified_one(journal: Journal) -> None:
+    drill(journal)
+    spec = get_check("verified_restore")
+    assert spec.func(context(journal, label=LABEL)).ok
+    other = spec.func(context(journal, label="20261120-010101F"))
+    assert other.problems == ("backup 20261120-010101F is not the last verified backup of his "
+                              f"(that is {LABEL}); refresh from it or verify 20261120-010101F",)
+
+
+def test_unprotected_refuses_a_protected_host(tmp_path: Path) -> None:
+    inv_path = tmp_path / "inv.yml"
+    inv_path.write_text("all:\n  children:\n    env_prod:\n      vars: {hisops_protected: true,"
+                        " hisops_environment: prod}\n      hosts: {prod-db: {}}\n"
+                        "    env_test:\n      hosts: {test-db: {}}\n")
+    inv = Inventory(inv_path)
+    spec = get_check("unprotected")
+
+    def run(*hosts: str) -> Any:
+        return spec.func(CheckContext(name="g", hosts=hosts, inventory=inv,
+                                      args={"reason": "a refresh overwrites it"}, journal=None,
+                                      now=datetime.now(UTC)))
+    assert run("test-db").ok
+    refused = run("test-db", "prod-db")
+    assert refused.problems == ("prod-db is protected (environment prod): a refresh "
+                                "overwrites it",)
+    assert refused.data["protected"] == ["prod-db"]
+    assert not run().ok  # a pattern that matches nothing proves nothing
 
 
 def test_too_old_verified_restore_names_backup_and_ages(journal: Journal) -> None:

@@ -42,9 +42,19 @@ def _max_age_s(args: Mapping[str, Any]) -> int:
     return seconds
 
 
+def _label(args: Mapping[str, Any]) -> str | None:
+    value = args.get("label")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadArgument("label", f"a backup label such as 20261126-054432F, not {value!r}")
+    return value.strip()
+
+
 def validate(args: Mapping[str, Any]) -> None:
     _database(args)
     _max_age_s(args)
+    _label(args)
 
 
 def verified_restore(ctx: CheckContext) -> CheckResult:
@@ -80,6 +90,11 @@ def verified_restore(ctx: CheckContext) -> CheckResult:
                      "result": "passed", "rto": rto})
         data.update(run_id=verified.run_id, label=verified.label,
                     drilled_at=verified.drilled_at.isoformat(), age_s=round(age_s, 3))
+        wanted = _label(ctx.args)
+        if wanted is not None and wanted != verified.label:
+            # a copy made from a backup must be made from the one that was proved restorable
+            problems.append(f"backup {wanted} is not the last verified backup of {database} "
+                            f"(that is {verified.label}); refresh from it or verify {wanted}")
     if failed is not None:
         # backup_overview keeps a failed drill only when no passed drill came after it
         later = "a later restore drill" if verified is not None else "the last restore drill"
@@ -104,8 +119,8 @@ SPEC = CheckSpec(
     name="verified_restore",
     func=verified_restore,
     required=frozenset({"database"}),
-    optional=frozenset({"max_age"}),
+    optional=frozenset({"max_age", "label"}),
     summary="a restore drill of DATABASE passed within MAX_AGE (default 24h) and none failed "
-            "since",
+            "since; with LABEL, that drill restored backup LABEL",
     validate=validate,
 )
