@@ -213,16 +213,21 @@ def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: b
     if check:
         return
     if plan.protected_hosts:
+        # the operator types the names of the protected hosts the run changes: reading them
+        # is the point (an environment name is typed from habit)
+        hosts = sorted(plan.protected_hosts)
+        wanted = ",".join(hosts)
         envs = sorted({str(inventory.host_vars(h).get("hisops_environment", "production"))
-                       for h in plan.protected_hosts})
-        wanted = envs[0]
+                       for h in hosts})
         if confirm is None and sys.stdin.isatty():
-            confirm = click.prompt(f"This run changes PROTECTED hosts ({', '.join(envs)}). "
-                                   f"Type the environment name '{wanted}' to proceed")
-        if confirm != wanted:
+            confirm = click.prompt(f"This run changes PROTECTED hosts of {', '.join(envs)}. "
+                                   f"Type their names ({wanted}) to proceed")
+        typed = sorted({part.strip() for part in (confirm or "").split(",") if part.strip()})
+        if typed != hosts:
+            shown = ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else "")
             raise ConfirmationRequired(
-                f"run touches protected hosts {', '.join(plan.protected_hosts[:5])}: "
-                f"confirm with --confirm {wanted}")
+                f"run changes protected hosts of {', '.join(envs)} ({shown}): confirm "
+                f"with --confirm {wanted}")
         return
     if yes:
         return
@@ -252,7 +257,8 @@ def _finish(outcome: Any, as_json: bool) -> None:
 @click.option("--check", is_flag=True, help="dry run: playbooks in check+diff mode, no "
               "changing ssh step")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@click.option("--confirm", help="typed confirmation for protected environments")
+@click.option("--confirm", metavar="HOST[,HOST...]",
+              help="typed confirmation: the protected hosts the run changes, by name")
 @click.option("--operator", help="who runs this (default $HISOPS_OPERATOR or the login)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("--waive", multiple=True, metavar="NAME",

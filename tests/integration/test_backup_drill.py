@@ -295,7 +295,7 @@ def test_a_protected_scratch_host_is_refused_even_when_confirmed(
     inventory.write_text(text.replace("          hisops_lab_role: verify\n",
                                       "          hisops_lab_role: verify\n"
                                       "          hisops_protected: true\n"))
-    result = hisops("run", "verify-backup", "-i", str(inventory), "--confirm", "lab",
+    result = hisops("run", "verify-backup", "-i", str(inventory), "--confirm", "verify-1",
                     timeout=300)
     assert result.rc == 1, result.err
     assert "it is in the protected environment" in result.err

@@ -189,15 +189,44 @@ def test_protected_environment_needs_typed_confirmation(tmp_path: Path) -> None:
     assert plan.json()["protected_hosts"] == ["db-a"]
     refused = hisops(*args, "--yes")  # --yes alone is not enough for a protected host
     assert refused.rc == 3
-    assert "--confirm production" in refused.err
-    wrong = hisops(*args, "--yes", "--confirm", "prod")
-    assert wrong.rc == 3
+    assert "--confirm db-a" in refused.err
+    for typed in ("production", "db-b", "db-a,db-b"):  # the environment is not the host
+        wrong = hisops(*args, "--yes", "--confirm", typed)
+        assert wrong.rc == 3
     assert read_log(tmp_path) == []
     assert hisops("runs", "--json").json() == []
-    confirmed = hisops(*args, "--confirm", "production")
+    confirmed = hisops(*args, "--confirm", "db-a")
     assert confirmed.rc == 3
     assert "waiting at 'gate'" in confirmed.err
     assert read_log(tmp_path) == ["before"]
+
+
+def test_an_environment_that_asks_for_four_eyes_gets_an_approval_first(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(LOCAL_INVENTORY.read_text().replace(
+        "    db_primary:\n      hosts:\n        db-a: {}",
+        "    db_primary:\n      vars:\n        hisops_protected: true\n"
+        "        hisops_four_eyes: true\n"
+        "        hisops_environment: production\n      hosts:\n        db-a: {}"))
+    runbook = tmp_path / "plain.yml"
+    runbook.write_text(Path("tests/data/runbooks/approval.yml").read_text().replace(
+        "  - id: gate\n    kind: approval\n    message: second person must approve the "
+        "change\n    four_eyes: true\n", ""))
+    args = ["run", str(runbook), "-i", str(inventory), "-e", f"dir={tmp_path}",
+            "--operator", "alice", "--confirm", "db-a"]
+    plan = hisops("plan", *args[1:6], "--json").json()
+    assert [s["id"] for s in plan["steps"]] == ["environment_approval", "before", "after"]
+    assert plan["steps"][0]["four_eyes"] is True
+    waiting = hisops(*args)
+    assert waiting.rc == 3
+    assert "waiting at 'environment_approval'" in waiting.err
+    assert read_log(tmp_path) == []  # nothing ran before the second person's approval
+    run_id = last_run()["run_id"]
+    assert hisops("approve", run_id, "--as", "alice").rc == 3  # not her own run
+    assert hisops("approve", run_id, "--as", "bob").rc == 0
+    resumed = hisops("resume", run_id)
+    assert resumed.rc == 0, resumed.err
+    assert read_log(tmp_path) == ["before", "after"]
 
 
 def test_retries_rerun_failed_hosts_until_success(tmp_path: Path) -> None:

@@ -84,9 +84,9 @@ def test_bench_inventory_puts_20_postgres_hosts_in_the_cis_scope(
     assert inv.hosts("db_replica") == ["his-db-3"]
     assert "app" not in inv.groups
     app7 = inv.host_vars("app-7")
-    assert app7["pg_port"] == BASE + 100 + 13  # app-7 is the 13th host
+    assert app7["pg_port"] == BASE + 100 + 14  # app-7 is the 14th host (after his-test-1)
     assert app7["ansible_host"] == "127.0.0.1"
-    assert app7["ansible_port"] == BASE + 13
+    assert app7["ansible_port"] == BASE + 14
     assert app7["ansible_ssh_private_key_file"] == str(tmp_path / "lab" / "id_ed25519")
     assert "StrictHostKeyChecking=yes" in app7["ansible_ssh_common_args"]
     assert app7["hisops_db_memory_mb"] == 512  # the lab's group variables are kept

@@ -121,7 +121,8 @@ def _write_files(report: dict[str, Any], html: Path | None, json_file: Path | No
 @click.option("--allow-restart", is_flag=True,
               help="restart PostgreSQL where a changed parameter needs it")
 @click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
-@click.option("--confirm", help="typed confirmation for protected environments")
+@click.option("--confirm", metavar="HOST[,HOST...]",
+              help="typed confirmation: the protected hosts the run changes, by name")
 @click.option("--operator", help="who runs this (default $HISOPS_OPERATOR or the login)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.pass_context

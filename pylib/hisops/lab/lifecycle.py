@@ -183,6 +183,7 @@ def _databases(
         loaded, want_scale, want_seed = _ensure_dataset(primary.pg, password, scale=scale,
                                                         seed=seed, previous=previous)
         pgsetup.ensure_publication(primary, password)
+        pgsetup.ensure_app_config(primary, password)
         for sub in topo.by_role(Role.SUBSCRIBER):
             pgsetup.ensure_subscriber(_container(settings, sub), sub, primary, password)
             pgsetup.wait_subscription_synced(sub.pg, password)

@@ -222,6 +222,38 @@ def ensure_publication(primary: HostSpec, password: str) -> None:
                 sql.Identifier(PUBLICATION), sql.Identifier(dataset.SCHEMA)))
 
 
+# The HIS application's own account and its interface configuration, as a hospital database
+# has them: what a refreshed test copy must change (the account's production password, the
+# endpoints that would otherwise send test traffic to the real LIS, PACS and insurance
+# gateway). In a schema of its own, outside the logical publication of the his schema.
+APP_ROLE = "his_app"
+APP_CONFIG_SCHEMA = "his_config"
+INTERFACE_ENDPOINTS = (  # reserved .example names: nothing is ever sent to them
+    ("HIS-LIS", "https://lis.hospital.example/api/v2/results"),
+    ("HIS-PACS", "https://pacs.hospital.example/wado-rs"),
+    ("insurance-settlement", "https://settlement.insurance.example/api/settle"),
+)
+
+
+def ensure_app_config(primary: HostSpec, password: str) -> None:
+    """The application account and the interface endpoint table on the primary (idempotent)."""
+    with connect(primary.pg, password, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone() \
+                is None:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(APP_ROLE), sql.Literal(password)))
+        schema = sql.Identifier(APP_CONFIG_SCHEMA)
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.interface_endpoints ("
+                             "name text PRIMARY KEY, url text NOT NULL)").format(schema))
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL("INSERT INTO {}.interface_endpoints (name, url) "
+                                    "VALUES (%s, %s) ON CONFLICT (name) DO NOTHING")
+                            .format(schema), INTERFACE_ENDPOINTS)
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {}, {} TO {}").format(
+            schema, sql.Identifier(dataset.SCHEMA), sql.Identifier(APP_ROLE)))
+
+
 def ensure_subscriber(container: str, host: HostSpec, primary: HostSpec, password: str) -> bool:
     """Make HOST a logical subscriber of the HIS schema on PRIMARY. True when created now."""
     created = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +345,7 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
             retry_delay_s=step.retry_delay_s, action=action, rollback=rollback, **extra))
     locks = tuple(dict.fromkeys(lock_hosts))
     protected = tuple(inventory.any_protected(locks))
+    steps = _with_environment_approval(steps, inventory, protected)
     secret_names = tuple(sorted(secrets.values))
     guard_tuple, step_tuple = tuple(guards), tuple(steps)
     body = _hashed_body(loaded, limit, params, secret_names, guard_tuple, step_tuple, locks)
@@ -354,6 +355,30 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
     return Plan(runbook=loaded, inventory_path=inventory.source, limit=limit, params=params,
                 secret_names=secret_names, guards=guard_tuple, steps=step_tuple,
                 lock_hosts=locks, protected_hosts=protected, hash=digest)
+
+
+FOUR_EYES_VAR = "hisops_four_eyes"
+ENV_APPROVAL_STEP = "environment_approval"
+
+
+def _with_environment_approval(steps: list[PlannedStep], inventory: Inventory,
+                               protected: tuple[str, ...]) -> list[PlannedStep]:
+    """Where a protected host's environment asks for four eyes (``hisops_four_eyes: true``),
+    a second person's approval comes before the run's first step: part of the plan (and its
+    hash) like any step, so the approval binds to exactly what was reviewed."""
+    needing = [h for h in protected if inventory.host_vars(h).get(FOUR_EYES_VAR) is True]
+    if not needing or any(s.kind == "approval" and s.four_eyes for s in steps[:1]):
+        return steps
+    envs = sorted({str(inventory.host_vars(h).get("hisops_environment", "")) or h
+                   for h in needing})
+    approval = PlannedStep(
+        index=0, id=ENV_APPROVAL_STEP, label="A second person approves changes to "
+        f"{', '.join(envs)}", kind="approval", hosts=(), when=None, idempotent=True,
+        changes_hosts=False, timeout_s=None, retries=0, retry_delay_s=5, action=None,
+        rollback=None, four_eyes=True,
+        message=f"this run changes protected hosts of {', '.join(envs)} "
+                f"({', '.join(needing[:5])}), whose environment requires four eyes")
+    return [approval, *(replace(s, index=s.index + 1) for s in steps)]
 
 
 def _has_check(step: object) -> bool:
