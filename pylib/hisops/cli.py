@@ -103,7 +103,8 @@ class HisopsGroup(click.Group):
     lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline"),
             "problems": ("hisops.problems.cli", "problems"),
             "inspect": ("hisops.inspection.cli", "inspect"),
-            "report": ("hisops.servicereport.cli", "report")}
+            "report": ("hisops.servicereport.cli", "report"),
+            "env": ("hisops.envs.cli", "env")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

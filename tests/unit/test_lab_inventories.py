@@ -15,13 +15,25 @@ SECRET_NAME = re.compile(r"(password|passphrase|_pass|secret|token)$")
 
 def test_every_production_host_is_protected_production() -> None:
     inv = Inventory(EXAMPLE / "hosts.yml")
-    hosts = sorted(inv.host_names)
+    hosts = sorted(inv.hosts("env_production"))
     assert len(hosts) >= 8
     for host in hosts:
         hv = inv.host_vars(host)
         assert hv["hisops_protected"] is True, host
+        assert hv["hisops_four_eyes"] is True, host
         assert hv["hisops_environment"] == "production", host
-        assert "StrictHostKeyChecking=yes" in hv["ansible_ssh_common_args"]
+    for host in sorted(inv.host_names):
+        assert "StrictHostKeyChecking=yes" in inv.host_vars(host)["ansible_ssh_common_args"]
+
+
+def test_the_test_environment_is_not_protected_and_not_in_production_groups() -> None:
+    inv = Inventory(EXAMPLE / "hosts.yml")
+    test_hosts = inv.hosts("env_test")
+    assert test_hosts == ["his-test-db-1.hospital.example", "emr-test-db-1.hospital.example"]
+    assert not inv.any_protected(test_hosts)
+    assert set(test_hosts).isdisjoint(inv.hosts("env_production"))
+    assert set(test_hosts).isdisjoint(inv.hosts("db_primary:oracle:postgres"))
+    assert [inv.host_vars(h)["hisops_environment"] for h in test_hosts] == ["test", "test"]
 
 
 def test_it_has_the_lab_groups_so_runbooks_run_on_both() -> None:

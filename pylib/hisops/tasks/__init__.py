@@ -31,6 +31,7 @@ TASK_NAME = CHECK_NAME
 # name -> module defining SPEC; imported on demand
 _BUILTIN: dict[str, str] = {
     "mask_database": "hisops.envs.mask_task",
+    "post_refresh": "hisops.envs.post_refresh",
 }
 _REGISTERED: dict[str, TaskSpec] = {}
 
