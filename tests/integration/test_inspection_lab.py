@@ -157,3 +157,50 @@ def test_an_unreachable_host_is_a_finding_and_the_report_says_partial(
 
 def by_host(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["host"]: e for e in report["hosts"]}
+
+
+def _setting(lab: Lab, host: str, name: str) -> str:
+    with lab.connect(host, dbname="postgres") as conn:
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _preload(lab: Lab, host: str, libraries: str) -> None:
+    with lab.connect(host, dbname="postgres", autocommit=True) as conn:
+        if libraries:
+            conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{libraries}'")
+        else:
+            conn.execute("ALTER SYSTEM RESET shared_preload_libraries")
+    _cluster(lab, host, "restart")
+
+
+def test_top_statements_come_from_pg_stat_statements(lab: Lab, env: dict[str, str]) -> None:
+    host = "his-db-3"  # the logical subscriber: restarting it disturbs no other test's copy
+    before = _setting(lab, host, "shared_preload_libraries")
+    loaded = "pg_stat_statements" in before.split(",")
+    if not loaded:
+        _preload(lab, host, ",".join(filter(None, [before, "pg_stat_statements"])))
+    created = False
+    try:
+        with lab.connect(host, autocommit=True) as conn:
+            created = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE "
+                                   "extname = 'pg_stat_statements')").fetchone() == (True,)
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            for _ in range(20):
+                conn.execute("SELECT count(*) FROM his.patients WHERE birth_date < now()")
+        result = hisops("inspect", "-l", host, "--json", "-", env=env)
+        assert result.rc == 0, result.err
+        [entry] = result.json()["hosts"]
+        statements = entry["details"]["per_database"]["his"]["statements"]
+        assert statements, "pg_stat_statements is loaded but no statement was read"
+        ours = [s for s in statements if "his.patients" in s["query"]]
+        assert ours, statements
+        assert ours[0]["calls"] >= 20
+    finally:
+        if created:
+            with lab.connect(host, autocommit=True) as conn:
+                conn.execute("DROP EXTENSION IF EXISTS pg_stat_statements")
+        if not loaded:
+            _preload(lab, host, before)
+    assert _setting(lab, host, "shared_preload_libraries") == before

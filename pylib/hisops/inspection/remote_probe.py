@@ -73,19 +73,23 @@ CLUSTER_SQL = """SELECT json_build_object(
                  WHERE s.subid = p.oid AND s.relid IS NULL LIMIT 1),
       'last_msg_age_s', (SELECT extract(epoch FROM now() - max(last_msg_receipt_time))
                          FROM pg_stat_subscription s WHERE s.subid = p.oid))
-      ORDER BY subname), '[]') FROM pg_subscription p),
- 'statements', (SELECT count(*) > 0 FROM pg_extension WHERE extname = 'pg_stat_statements'))
+      ORDER BY subname), '[]') FROM pg_subscription p)
+)
 """
 
 # Per database: the tables with the most dead tuples (an estimate of bloat from the
-# statistics collector: cheap, no table scan) and, where pg_stat_statements is installed, the
-# statements with the most total execution time.
-TABLES_SQL = """SELECT coalesce(json_agg(t), '[]') FROM (
+# statistics collector: cheap, no table scan) and whether pg_stat_statements is installed IN
+# THIS DATABASE (an extension is per database: asked in the maintenance database it says
+# nothing about his); where it is, the statements with the most total execution time.
+TABLES_SQL = """SELECT json_build_object(
+ 'tables', (SELECT coalesce(json_agg(t), '[]') FROM (
   SELECT schemaname || '.' || relname AS table, n_live_tup AS live, n_dead_tup AS dead,
          pg_total_relation_size(relid) AS bytes,
          round(100.0 * n_dead_tup / greatest(n_live_tup + n_dead_tup, 1), 1) AS dead_pct,
          greatest(last_autovacuum, last_vacuum) AS last_vacuum
-  FROM pg_stat_user_tables ORDER BY n_dead_tup DESC, relid LIMIT 5) t"""
+  FROM pg_stat_user_tables ORDER BY n_dead_tup DESC, relid LIMIT 5) t),
+ 'statements_installed', EXISTS (SELECT 1 FROM pg_extension
+                                 WHERE extname = 'pg_stat_statements'))"""
 
 STATEMENTS_SQL = """SELECT coalesce(json_agg(s), '[]') FROM (
   SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query, calls,
@@ -106,11 +110,16 @@ def read_pg(req: dict[str, Any]) -> dict[str, Any]:
     for database in databases:
         entry: dict[str, Any] = {}
         try:
-            entry["tables"] = json.loads(psql(port, TABLES_SQL, database))
-            if cluster.get("statements"):
-                entry["statements"] = json.loads(psql(port, STATEMENTS_SQL, database))
+            found = json.loads(psql(port, TABLES_SQL, database))
         except RuntimeError as exc:
             entry["error"] = str(exc)
+        else:
+            entry["tables"] = found["tables"]
+            if found["statements_installed"]:
+                try:
+                    entry["statements"] = json.loads(psql(port, STATEMENTS_SQL, database))
+                except RuntimeError as exc:  # e.g. installed but not in shared_preload_libraries
+                    entry["statements_error"] = str(exc)
         per_db[database] = entry
     cluster["per_database"] = per_db
     cluster["log"] = scan_log(cluster, req)
