@@ -104,7 +104,7 @@ class HisopsGroup(click.Group):
             "problems": ("hisops.problems.cli", "problems"),
             "inspect": ("hisops.inspection.cli", "inspect"),
             "report": ("hisops.servicereport.cli", "report"),
-            "env": ("hisops.envs.cli", "env")}
+            "env": ("hisops.envs.cli", "env"), "pii": ("hisops.envs.pii_cli", "pii")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -98,6 +98,12 @@ def refresh(ctx: click.Context, inventory: Path | None, source: str, target: str
     inv = _inventory(inventory)
     for group in (source, target):
         environment(inv, group)  # exit 2 for an unknown environment, before anything
+    refused = environment(inv, target)
+    if refused.protected:
+        hosts = ", ".join(inv.any_protected(refused.hosts)[:5])
+        raise PreconditionFailed("the target is not a protected environment",
+                                 f"{hosts} is protected ({refused.name}): a refresh overwrites "
+                                 "its database and is never run against production or DR")
     named = {item.split("=", 1)[0] for item in extra}
     clash = named & {"source", "target", "stanza", "backup"}
     if clash:

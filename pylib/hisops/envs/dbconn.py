@@ -6,17 +6,19 @@ as a refreshed instance's). Who connects: ``pg_superuser`` (default ``postgres``
 comes from a secret parameter when the runbook has one (``db_password``), else from the file
 the inventory names (``pg_password_file``, the lab's), never from the inventory itself.
 
-Only loopback addresses (every lab host) or hosts marked ``hisops_db_direct: true`` are
-connected to directly. Reaching a database through an SSH tunnel is not built yet: such a host
-is refused with a message that says so, rather than a connection attempt to an address the
-operator did not approve.
+How: a loopback address (every lab host) or a host marked ``hisops_db_direct: true`` is
+connected to directly; any other host through its SSH connection (the inventory's, host key
+checked), forwarding a loopback port of the controller to the database's port on the host's
+own loopback, so a database that listens on 127.0.0.1 only, as it should, is reachable and no
+database port has to be opened to the controller. ``hisops_db_via_ssh: true`` forces the
+tunnel (the lab's tests use it).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +54,20 @@ def password_for(host_vars: Mapping[str, Any], secrets: Mapping[str, str]) -> st
                         "(HISOPS_SECRET_DB_PASSWORD) or pg_password_file in the inventory")
 
 
+def via_ssh(host_vars: Mapping[str, Any], host: str) -> bool:
+    """Whether the database of this host is reached through an SSH tunnel."""
+    if host_vars.get("hisops_db_via_ssh") is True:
+        return True
+    address = str(host_vars.get("ansible_host", host))
+    return not (_is_loopback(address) or host_vars.get("hisops_db_direct") is True)
+
+
 def conninfo_for(inventory: Inventory, host: str, *, dbname: str, port: int | None = None
                  ) -> dict[str, Any]:
-    """Connection keywords without the password (safe to show)."""
+    """Connection keywords without the password (safe to show), for a direct connection."""
     hv = inventory.host_vars(host)
-    address = str(hv.get("ansible_host", host))
-    if not (_is_loopback(address) or hv.get("hisops_db_direct") is True):
-        raise ExecutorError(
-            f"{host}: the database at {address} is not on this machine and the host is not "
-            "marked hisops_db_direct: true; connecting through an SSH tunnel is not built yet")
-    return {"host": address, "port": int(port or hv.get("pg_port", 5432)),
+    return {"host": str(hv.get("ansible_host", host)),
+            "port": int(port or hv.get("pg_port", 5432)),
             "user": str(hv.get("pg_superuser", "postgres")), "dbname": dbname,
             "connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME}
 
@@ -70,13 +76,25 @@ def conninfo_for(inventory: Inventory, host: str, *, dbname: str, port: int | No
 def connect(inventory: Inventory, host: str, *, dbname: str, secrets: Mapping[str, str],
             port: int | None = None, autocommit: bool = False
             ) -> Iterator[psycopg.Connection[Any]]:
+    hv = inventory.host_vars(host)
     info = conninfo_for(inventory, host, dbname=dbname, port=port)
-    password = password_for(inventory.host_vars(host), secrets)
-    try:
-        conn = psycopg.connect(**info, password=password, autocommit=autocommit)
-    except psycopg.OperationalError as exc:
-        # the driver's message names host and port, never the password
-        raise ExecutorError(f"{host}: cannot connect to {info['dbname']} on port "
-                            f"{info['port']}: {str(exc).strip().splitlines()[-1]}") from None
-    with conn:
-        yield conn
+    password = password_for(hv, secrets)
+    with ExitStack() as stack:
+        if via_ssh(hv, host):
+            from hisops.executors import ssh
+
+            remote_port = info["port"]
+            info["port"] = stack.enter_context(
+                ssh.forwarded_port(ssh.connection_for(host, hv), remote_port))
+            info["host"] = "127.0.0.1"
+            where = f"port {remote_port} through {host}'s SSH connection"
+        else:
+            where = f"{info['host']} port {info['port']}"
+        try:
+            conn = psycopg.connect(**info, password=password, autocommit=autocommit)
+        except psycopg.OperationalError as exc:
+            # the driver's message names host and port, never the password
+            raise ExecutorError(f"{host}: cannot connect to {info['dbname']} on {where}: "
+                                f"{str(exc).strip().splitlines()[-1]}") from None
+        with conn:
+            yield conn

@@ -24,8 +24,10 @@ IGNORED_SETTINGS = frozenset({
     "unix_socket_directories", "archive_mode", "archive_command", "restore_command",
     "primary_conninfo", "primary_slot_name", "recovery_target_timeline"})
 
-SETTINGS_SQL = """SELECT name, setting, coalesce(unit, '') FROM pg_settings
-WHERE source NOT IN ('default', 'override', 'client', 'session') ORDER BY name"""
+# every setting with its effective value, and whether someone set it (file, ALTER SYSTEM, ...)
+SETTINGS_SQL = """SELECT name, setting, coalesce(unit, ''),
+       source NOT IN ('default', 'override', 'client', 'session')
+FROM pg_settings ORDER BY name"""
 
 
 def read_database(inventory: Inventory, host: str, secrets: Mapping[str, str], *,
@@ -34,16 +36,17 @@ def read_database(inventory: Inventory, host: str, secrets: Mapping[str, str], *
         with dbconn.connect(inventory, host, dbname=dbname, secrets=secrets,
                             autocommit=True) as conn:
             version = conn.execute("SHOW server_version").fetchone()
-            settings = {name: f"{value}{unit}" for name, value, unit
-                        in conn.execute(SETTINGS_SQL).fetchall()
-                        if name not in IGNORED_SETTINGS}
+            rows = [r for r in conn.execute(SETTINGS_SQL).fetchall()
+                    if r[0] not in IGNORED_SETTINGS]
             extensions = {name: ver for name, ver in conn.execute(
                 "SELECT extname, extversion FROM pg_extension ORDER BY 1").fetchall()}
             recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()
     except Exception as exc:  # one environment unreadable is a finding, not a crash
         return {"host": host, "error": str(exc)}
     return {"host": host, "version": version[0] if version else None,
-            "in_recovery": bool(recovery and recovery[0]), "settings": settings,
+            "in_recovery": bool(recovery and recovery[0]),
+            "settings": {name: f"{value}{unit}" for name, value, unit, _ in rows},
+            "configured": sorted(name for name, _, _, configured in rows if configured),
             "extensions": extensions}
 
 
@@ -72,9 +75,14 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
     drift_a = {n: v["drift"] for n, v in (a.get("baselines") or {}).items()}
     drift_b = {n: v["drift"] for n, v in (b.get("baselines") or {}).items()}
+    # a setting someone configured on either side, whose effective values differ (one side
+    # setting a parameter to its default is no difference)
+    configured = set(a.get("configured") or []) | set(b.get("configured") or [])
+    settings_a = {k: v for k, v in (a.get("settings") or {}).items() if k in configured}
+    settings_b = {k: v for k, v in (b.get("settings") or {}).items() if k in configured}
     return {"version": None if a.get("version") == b.get("version")
             else [a.get("version"), b.get("version")],
-            "settings": changed(a.get("settings") or {}, b.get("settings") or {}),
+            "settings": changed(settings_a, settings_b),
             "extensions": changed(a.get("extensions") or {}, b.get("extensions") or {}),
             "baseline_drift": changed(drift_a, drift_b)}
 

@@ -13,10 +13,12 @@ import logging
 import math
 import os
 import shlex
+import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,12 +228,8 @@ def _wrap(conn: HostConnection, command: str, timeout_s: float, env: Mapping[str
     return shlex.join(parts)
 
 
-def _run_ssh(
-    conn: HostConnection, command: str, timeout_s: float, env: Mapping[str, str]
-) -> HostOutcome:
-    where = f"{conn.name} ({conn.address}:{conn.port})"
-    # a short probe timeout must not make a busy but healthy sshd look unreachable
-    connect_timeout = min(CONNECT_TIMEOUT_S, max(CONNECT_MIN_S, timeout_s))
+def _connection(conn: HostConnection, connect_timeout: float) -> Connection:
+    """A Fabric connection to CONN (not yet open) with strict host-key checking."""
     connect_kwargs: dict[str, Any] = {
         "look_for_keys": conn.key_file is None,
         "banner_timeout": connect_timeout,
@@ -241,49 +239,97 @@ def _run_ssh(
         connect_kwargs["key_filename"] = [conn.key_file]
     # lazy config: no ~/.ssh/config or fabric.yml may redirect a host the inventory names
     config = Config(lazy=True, overrides={"runners": {"remote": _Remote}})
-    cx = Connection(
+    return Connection(
         conn.address, user=conn.user, port=conn.port, config=config,
         connect_timeout=math.ceil(connect_timeout), connect_kwargs=connect_kwargs,
         inline_ssh_env=True,
     )
-    try:
-        client = cx.client
-        client.set_missing_host_key_policy(_StrictPolicy())
-        if conn.known_hosts:
-            try:
-                client.load_host_keys(conn.known_hosts)
-            except OSError as exc:
-                return _unreachable(conn, f"{where}: cannot read known_hosts "
-                                          f"{conn.known_hosts}: {exc.strerror or exc}")
-        else:
-            client.load_system_host_keys()  # ~/.ssh/known_hosts
-            if Path(GLOBAL_KNOWN_HOSTS).is_file():
-                client.load_system_host_keys(GLOBAL_KNOWN_HOSTS)
+
+
+def _open(cx: Connection, conn: HostConnection, connect_timeout: float) -> str | None:
+    """Load the known host keys and open CX; None when open, else why it could not."""
+    where = f"{conn.name} ({conn.address}:{conn.port})"
+    client = cx.client
+    client.set_missing_host_key_policy(_StrictPolicy())
+    if conn.known_hosts:
         try:
-            cx.open()
-        except paramiko.BadHostKeyException as exc:
-            return _unreachable(conn, (
-                f"{where}: host key mismatch: the server offered {exc.key.get_name()} "
+            client.load_host_keys(conn.known_hosts)
+        except OSError as exc:
+            return f"{where}: cannot read known_hosts {conn.known_hosts}: {exc.strerror or exc}"
+    else:
+        client.load_system_host_keys()  # ~/.ssh/known_hosts
+        if Path(GLOBAL_KNOWN_HOSTS).is_file():
+            client.load_system_host_keys(GLOBAL_KNOWN_HOSTS)
+    try:
+        cx.open()
+    except paramiko.BadHostKeyException as exc:
+        return (f"{where}: host key mismatch: the server offered {exc.key.get_name()} "
                 f"{exc.key.fingerprint}, known_hosts {conn.known_hosts or '~/.ssh/known_hosts'} "
                 f"holds {exc.expected_key.fingerprint}; refusing to connect (rebuilt host or "
-                "man-in-the-middle)"
-            ))
-        except UnknownHostKey as exc:
-            return _unreachable(conn, (
-                f"{where}: unknown host key {exc.key.get_name()} {exc.key.fingerprint}: "
+                "man-in-the-middle)")
+    except UnknownHostKey as exc:
+        return (f"{where}: unknown host key {exc.key.get_name()} {exc.key.fingerprint}: "
                 f"not in known_hosts {conn.known_hosts or '~/.ssh/known_hosts'}; refusing "
-                "to connect"
-            ))
-        except paramiko.AuthenticationException as exc:
-            return _unreachable(conn, f"{where}: authentication failed for user "
-                                      f"{conn.user}: {exc}")
-        except paramiko.ssh_exception.NoValidConnectionsError as exc:
-            return _unreachable(conn, f"{where}: connection refused: {exc}")
-        except TimeoutError:
-            return _unreachable(conn, f"{where}: connection timed out after "
-                                      f"{connect_timeout:.0f}s")
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            return _unreachable(conn, f"{where}: cannot connect: {exc}")
+                "to connect")
+    except paramiko.AuthenticationException as exc:
+        return f"{where}: authentication failed for user {conn.user}: {exc}"
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        return f"{where}: connection refused: {exc}"
+    except TimeoutError:
+        return f"{where}: connection timed out after {connect_timeout:.0f}s"
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        return f"{where}: cannot connect: {exc}"
+    return None
+
+
+@contextmanager
+def forwarded_port(conn: HostConnection, remote_port: int, *,
+                   remote_host: str = "127.0.0.1") -> Iterator[int]:
+    """A loopback port on the controller that reaches REMOTE_HOST:REMOTE_PORT as seen from
+    CONN's host, through its SSH connection (host key checked as for any command): how the
+    controller reaches a database that listens on its own host's loopback only."""
+    with socket.socket() as probe:  # a free loopback port for the forward's listener
+        probe.bind(("127.0.0.1", 0))
+        local_port = int(probe.getsockname()[1])
+    cx = _connection(conn, CONNECT_TIMEOUT_S)
+    try:
+        problem = _open(cx, conn, CONNECT_TIMEOUT_S)
+        if problem is not None:
+            raise ExecutorError(problem)
+        with cx.forward_local(local_port, remote_port=remote_port, remote_host=remote_host,
+                              local_host="127.0.0.1"):
+            _wait_listening(local_port)
+            yield local_port
+    finally:
+        cx.close()
+
+
+def _wait_listening(port: int, timeout_s: float = 5.0) -> None:
+    """Fabric's forwarder binds its listener in a thread of its own: a client that connects
+    at once may find nothing there yet. Wait until the port accepts a connection."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ExecutorError(f"the SSH port forward on 127.0.0.1:{port} did not start "
+                                    f"within {timeout_s:g} s") from None
+            time.sleep(0.05)
+
+
+def _run_ssh(
+    conn: HostConnection, command: str, timeout_s: float, env: Mapping[str, str]
+) -> HostOutcome:
+    where = f"{conn.name} ({conn.address}:{conn.port})"
+    # a short probe timeout must not make a busy but healthy sshd look unreachable
+    connect_timeout = min(CONNECT_TIMEOUT_S, max(CONNECT_MIN_S, timeout_s))
+    cx = _connection(conn, connect_timeout)
+    try:
+        problem = _open(cx, conn, connect_timeout)
+        if problem is not None:
+            return _unreachable(conn, problem)
         line = _wrap(conn, command, timeout_s, env, remote_timeout=True)
         t0 = time.monotonic()
         timed_out = (f"{where}: no exit after {timeout_s:g}s; channel closed, remote "
