@@ -1,0 +1,321 @@
+"""The SQL of a masking run: helper functions in ``pg_temp``, one UPDATE per table (computed in
+parallel into a staging table first, for tables with pseudonym functions).
+
+Everything here is text without the key: the key is read by each statement from the session's
+temp table (``(SELECT k FROM pg_temp.hisops_mask_key)``, an InitPlan evaluated once per
+statement), so the statements can be shown in a plan, logged by the server, or journaled.
+
+The functions mirror :mod:`hisops.masking.reference` exactly (the integration tests compare
+them row by row). They are PL/pgSQL because a Feistel network needs a loop and local
+variables; PL/pgSQL caches its plans, and the dictionaries are constants inside those plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg import sql
+
+from hisops.masking.dictionaries import Dictionaries
+from hisops.masking.reference import DIGIT_CHUNK, ID_CHECK, ID_WEIGHTS, SEQ_HALF, offsets
+
+KEY_TABLE = "pg_temp.hisops_mask_key"
+STAGE_SCHEMA = "hisops_mask"  # created and dropped inside the masking transaction
+KEY_EXPR = f"(SELECT k FROM {KEY_TABLE})"  # noqa: S608 - constant names
+FUNCTIONS = ("hm_u32(bytea, integer)", "hm_feistel(bytea, text, bigint, bigint, bigint)",
+             "hm_digits(bytea, text, text)", "hm_check(bigint)",
+             "hm_id(bytea, text, boolean, boolean)", "hm_phone(bytea, text)",
+             "hm_name(bytea, text)", "hm_address(bytea, text)")
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on in every supported version)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _array(items: Sequence[str]) -> str:
+    return "ARRAY[" + ",".join(_lit(i) for i in items) + "]::text[]"
+
+
+def _ints(items: Sequence[int]) -> str:
+    return "'{" + ",".join(str(i) for i in items) + "}'::bigint[]"
+
+
+def perfect_hash(codes: Sequence[str], size: int = 8191, buckets: int = 1024
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """(displacements, slot codes, slot indexes): a collision-free table for the region codes.
+
+    Why: a region lookup per row must be O(1) in SQL; strpos over 3,000 codes or a probing loop
+    in PL/pgSQL cost more than the rest of the ID permutation. slot(k) = (k + disp[k % buckets])
+    % size, found by "hash and displace". Two codes of one bucket differ by a multiple of
+    1,024, and by less than 8,191 x 1,024, so they never share a slot, whatever the
+    displacement; the search only has to avoid slots other buckets took.
+    """
+    keys = [int(c) for c in codes]
+    groups: dict[int, list[int]] = {}
+    for k in keys:
+        groups.setdefault(k % buckets, []).append(k)
+    disp, slot_code, slot_idx = [0] * buckets, [0] * size, [-1] * size
+    index = {k: i for i, k in enumerate(keys)}
+    for bucket, members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        for d in range(size):
+            slots = [(k + d) % size for k in members]
+            if len(set(slots)) == len(slots) and all(slot_code[x] == 0 for x in slots):
+                break
+        else:
+            raise ValueError("no perfect hash for the region codes")  # pragma: no cover
+        disp[bucket] = d
+        for k, x in zip(members, slots, strict=True):
+            slot_code[x], slot_idx[x] = k, index[k]
+    return disp, slot_code, slot_idx
+
+
+def _pairs(words: Sequence[str]) -> list[int]:
+    """Words of one or two characters as integers: first code point << 21 | second (or 0).
+
+    Why: a bigint[] is indexed in O(1), a text[] is walked element by element; with 2,000
+    weighted surnames that walk was most of a name's cost."""
+    if any(not 1 <= len(w) <= 2 for w in words):
+        raise ValueError("only words of one or two characters can be coded")
+    return [ord(w[0]) << 21 | (ord(w[1]) if len(w) == 2 else 0) for w in words]
+
+
+def _u32(expr: str) -> str:
+    """The first 4 bytes of a bytea as an unsigned integer, in one expression (the hash is
+    computed once: a multi-use SQL function would be inlined and repeat it)."""
+    return f"('x' || encode(substr({expr}, 1, 4), 'hex'))::bit(32)::bigint"
+
+
+def _round(i: int, target: str, other: str, modulus: str) -> str:
+    # the round number and the other half as 8 bytes (int8send: no text conversion per round)
+    h = f"sha256(kt || int8send(({i}::bigint << 40) | {other}))"
+    return f"  {target} := ({target} + {_u32(h)}) % {modulus};"
+
+
+FEISTEL_VARS = "x bigint; fa bigint; fb bigint; l bigint; r bigint; kt bytea;"
+
+
+def _feistel(rounds: int) -> str:
+    """PL/pgSQL statements permuting x in range(fa * fb) under key k and tweak tw into y.
+
+    Inlined into the functions that use it: a nested PL/pgSQL call costs about a microsecond
+    per row. Unrolled: one statement per round is the cheapest form measured."""
+    body = "\n".join(_round(i, "l", "r", "fa") if i % 2 == 0 else _round(i, "r", "l", "fb")
+                     for i in range(rounds))
+    return f"""  kt := k || convert_to(tw, 'UTF8'); l := x / fb; r := x % fb;
+{body}
+  y := l * fb + r;"""
+
+
+def functions_sql(d: Dictionaries, rounds: int) -> str:
+    """CREATE statements of the helper functions (no key inside: it is an argument)."""
+    # digit i of a 17-digit number n, times its weight: integer arithmetic, no substr per digit
+    check_sum = " + ".join(f"n / {10 ** (16 - i)} % 10 * {w}" for i, w in enumerate(ID_WEIGHTS))
+    disp, slot_code, slot_idx = perfect_hash(d.area_codes)
+    prefix_idx = [-1] * 1000
+    for i, p in enumerate(d.phone_prefixes):
+        prefix_idx[int(p)] = i
+    feistel = _feistel(rounds)
+    chk = _lit(ID_CHECK)
+    given = _ints([ord(c) for c in d.given_chars])
+    return f"""
+CREATE OR REPLACE FUNCTION pg_temp.hm_feistel(k bytea, tw text, x bigint, fa bigint,
+                                              fb bigint)
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE y bigint; l bigint; r bigint; kt bytea;
+BEGIN
+{feistel}
+  RETURN y;
+END $f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_digits(k bytea, tw text, v text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE d text := regexp_replace(v, '[^0-9]', '', 'g'); o text := ''; c text; n integer;
+        j integer := 0; res text := ''; ch text;
+BEGIN
+  WHILE j < length(d) LOOP
+    c := substr(d, j + 1, {DIGIT_CHUNK}); n := length(c);
+    o := o || lpad(pg_temp.hm_feistel(k, tw || '|' || n || '|' || j, c::bigint,
+                                      (10::numeric ^ (n / 2))::bigint,
+                                      (10::numeric ^ (n - n / 2))::bigint)::text, n, '0');
+    j := j + {DIGIT_CHUNK};
+  END LOOP;
+  j := 0;
+  FOREACH ch IN ARRAY regexp_split_to_array(v, '') LOOP
+    IF ch ~ '^[0-9]$' THEN
+      j := j + 1; res := res || substr(o, j, 1);
+    ELSE
+      res := res || ch;
+    END IF;
+  END LOOP;
+  RETURN res;
+END $f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_check(n bigint) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+  SELECT ({check_sum}) % 11  -- the position of the check character in {chk}, from 0
+$f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_id(k bytea, v text, birth_shift boolean,
+                                         region_shift boolean) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE region text; ymd text; dev integer; born date; parity integer; s bigint;
+        code bigint; slot integer; r_idx bigint; n_regions bigint := 1; yr integer; mo integer;
+        dy integer; y0 date; n_days bigint := 1; d_idx bigint := 0; tw text; b bigint;
+        y bigint; s2 bigint; rest bigint := 0; f17 text; n17 bigint; {FEISTEL_VARS}
+BEGIN
+  IF v !~ '^[0-9]{{17}}[0-9X]$' THEN
+    RETURN pg_temp.hm_digits(k, 'idx', v);
+  END IF;
+  region := substr(v, 1, 6); ymd := substr(v, 7, 8);
+  n17 := substr(v, 1, 17)::bigint;
+  dev := (strpos({chk}, substr(v, 18, 1)) - 1 - pg_temp.hm_check(n17) + 11) % 11;
+  yr := substr(ymd, 1, 4)::int; mo := substr(ymd, 5, 2)::int; dy := substr(ymd, 7, 2)::int;
+  IF yr >= 1 AND mo BETWEEN 1 AND 12 AND dy >= 1 AND dy <= extract(day FROM
+       make_date(yr, mo, 1) + interval '1 month' - interval '1 day') THEN
+    born := make_date(yr, mo, dy);
+  END IF;
+  IF born IS NULL THEN
+    -- not a date: kept, so the output is no valid ID either; the other digits permuted
+    tw := pg_temp.hm_digits(k, 'idb|' || ymd, region || substr(v, 15, 3));
+    f17 := substr(tw, 1, 6) || ymd || substr(tw, 7, 3);
+  ELSE
+    parity := substr(v, 17, 1)::int % 2; s := substr(v, 15, 3)::int / 2;
+    IF region_shift THEN
+      code := region::bigint;
+      slot := (code + ({_ints(disp)})[1 + code % {len(disp)}]) % {len(slot_code)};
+      IF ({_ints(slot_code)})[1 + slot] = code THEN
+        r_idx := ({_ints(slot_idx)})[1 + slot]; n_regions := {len(d.area_codes)};
+      END IF;
+    END IF;
+    y0 := make_date(yr, 1, 1);
+    IF birth_shift THEN
+      n_days := make_date(yr + 1, 1, 1) - y0; d_idx := born - y0;
+    END IF;
+    tw := 'id|' || CASE WHEN r_idx IS NULL THEN region ELSE '*' END || '|'
+          || CASE WHEN birth_shift THEN yr::text ELSE ymd END || '|' || parity;
+    IF r_idx IS NULL AND NOT birth_shift THEN
+      fa := 20; fb := 25; x := s;  -- 500 = 20 x 25
+    ELSE
+      fa := {SEQ_HALF}; fb := n_regions * n_days; x := s * fb + coalesce(r_idx, 0) * n_days + d_idx;
+    END IF;
+{feistel}
+    IF r_idx IS NULL AND NOT birth_shift THEN
+      s2 := y;
+    ELSE
+      s2 := y / fb; rest := y % fb;
+    END IF;
+    f17 := CASE WHEN r_idx IS NULL THEN region
+                ELSE (({_ints([int(c) for c in d.area_codes])})[1 + rest / n_days])::text END
+           || CASE WHEN birth_shift THEN to_char(y0 + (rest % n_days)::int, 'YYYYMMDD')
+                   ELSE ymd END
+           || lpad((s2 * 2 + parity)::text, 3, '0');
+  END IF;
+  n17 := f17::bigint;
+  RETURN f17 || substr({chk}, 1 + (pg_temp.hm_check(n17) + dev) % 11, 1);
+END $f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_phone(k bytea, v text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE p bigint; rest bigint; y bigint; np bigint := {len(d.phone_prefixes)}; mid bigint;
+        tw text; {FEISTEL_VARS}
+BEGIN
+  IF v !~ '^[0-9]{{11}}$' THEN
+    RETURN pg_temp.hm_digits(k, 'phx', v);
+  END IF;
+  p := ({_ints(prefix_idx)})[1 + substr(v, 1, 3)::int];
+  rest := substr(v, 4)::bigint;
+  IF p < 0 THEN  -- an unknown prefix is kept: the 8 other digits are permuted
+    tw := 'ph|' || substr(v, 1, 3); fa := 10000; fb := 10000; x := rest;
+  ELSE  -- (high 4 digits) x (prefix, low 4 digits)
+    tw := 'ph'; fa := 10000; fb := np * 10000; x := (rest / 10000) * fb + p * 10000 + rest % 10000;
+  END IF;
+{feistel}
+  IF p < 0 THEN
+    RETURN substr(v, 1, 3) || lpad(y::text, 8, '0');
+  END IF;
+  mid := y % (np * 10000);
+  RETURN (({_ints([int(x) for x in d.phone_prefixes])})[1 + mid / 10000])::text
+         || lpad((y / (np * 10000))::text, 4, '0') || lpad((mid % 10000)::text, 4, '0');
+END $f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_u32(h bytea, o integer) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+  SELECT (get_byte(h, o)::bigint << 24) | (get_byte(h, o + 1) << 16)
+         | (get_byte(h, o + 2) << 8) | get_byte(h, o + 3)
+$f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_name(k bytea, v text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE h bytea := sha256(k || convert_to('nm|' || v, 'UTF8')); s bigint;
+BEGIN
+  s := ({_ints(_pairs(d.surnames))})[1 + pg_temp.hm_u32(h, 0) % {len(d.surnames)}];
+  RETURN chr((s >> 21)::int) || CASE WHEN s & 2097151 > 0 THEN chr((s & 2097151)::int) ELSE ''
+                                END
+      || chr(({given})[1 + pg_temp.hm_u32(h, 4) % {len(d.given_chars)}]::int)
+      || CASE WHEN pg_temp.hm_u32(h, 12) % 4 <> 0
+              THEN chr(({given})[1 + pg_temp.hm_u32(h, 8) % {len(d.given_chars)}]::int)
+              ELSE '' END;
+END $f$;
+
+CREATE OR REPLACE FUNCTION pg_temp.hm_address(k bytea, v text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
+DECLARE h bytea := sha256(k || convert_to('ad|' || v, 'UTF8'));
+BEGIN
+  RETURN ({_array(d.provinces)})[1 + (pg_temp.hm_u32(h, 0) % {len(d.provinces)})::int]
+      || ({_array(d.cities)})[1 + (pg_temp.hm_u32(h, 4) % {len(d.cities)})::int] || '市'
+      || ({_array(d.districts)})[1 + (pg_temp.hm_u32(h, 8) % {len(d.districts)})::int] || '区'
+      || ({_array(d.street_stems)})[1 + (pg_temp.hm_u32(h, 12) % {len(d.street_stems)})::int]
+      || CASE WHEN pg_temp.hm_u32(h, 16) % 2 = 1 THEN '路' ELSE '街' END
+      || (1 + pg_temp.hm_u32(h, 20) % 999)::text || '号';
+END $f$;
+"""  # noqa: S608 - no input: dictionaries and constants only
+
+
+def offset_expr(per: sql.Composable, days: int) -> sql.Composed:
+    """Inline SQL (no function call: the hot path of every dated row) for the day offset."""
+    head, tail = _u32(f"sha256({KEY_EXPR} || convert_to('ds|' || coalesce(@, ''), 'UTF8'))"
+                      ).split("@")
+    return sql.Composed([sql.SQL(f"({_ints(offsets(days))})[1 + ({head}"), per,
+                         sql.SQL(f"{tail} % {2 * days})::int]")])
+
+
+def drop_functions_sql() -> str:
+    return "".join(f"DROP FUNCTION IF EXISTS pg_temp.{f};\n" for f in FUNCTIONS)
+
+
+def update_statement(schema: str, table: str, assignments: Sequence[tuple[str, sql.Composable]]
+                     ) -> sql.Composed:
+    """One UPDATE over the whole table: every masked column in a single pass."""
+    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(col), expr)
+                              for col, expr in assignments)
+    return sql.SQL("UPDATE {}.{} AS t SET {}").format(
+        sql.Identifier(schema), sql.Identifier(table), sets)
+
+
+def staged_statements(schema: str, table: str, stage: str,
+                      assignments: Sequence[tuple[str, sql.Composable]]
+                      ) -> tuple[sql.Composed, sql.Composed]:
+    """(compute, apply) for a table with expensive columns.
+
+    Why two statements: an UPDATE runs on one core, but the SELECT of a CREATE TABLE AS can
+    run in parallel workers; the masked values are computed there into an unlogged staging
+    table (masked values only, dropped with its schema at the end of the run), and one UPDATE
+    joined on (tableoid, ctid) writes them: ctids are stable (the table is locked for the
+    whole run), and tableoid tells a partitioned table's partitions apart.
+    """
+    names = [sql.Identifier(f"c{i}") for i in range(len(assignments))]
+    compute = sql.SQL("CREATE UNLOGGED TABLE {}.{} AS SELECT t.tableoid AS hisops_rel, "
+                      "t.ctid AS hisops_ctid, {} "
+                      "FROM {}.{} AS t").format(
+        sql.Identifier(STAGE_SCHEMA), sql.Identifier(stage),
+        sql.SQL(", ").join(sql.SQL("{} AS {}").format(expr, name)
+                           for (_, expr), name in zip(assignments, names, strict=True)),
+        sql.Identifier(schema), sql.Identifier(table))
+    sets = sql.SQL(", ").join(sql.SQL("{} = s.{}").format(sql.Identifier(col), name)
+                              for (col, _), name in zip(assignments, names, strict=True))
+    apply = sql.SQL("UPDATE {}.{} AS t SET {} FROM {}.{} AS s "
+                    "WHERE t.tableoid = s.hisops_rel AND t.ctid = s.hisops_ctid").format(
+        sql.Identifier(schema), sql.Identifier(table), sets,
+        sql.Identifier(STAGE_SCHEMA), sql.Identifier(stage))
+    return compute, apply
