@@ -108,8 +108,18 @@ def test_refresh_of_a_protected_environment_is_refused_before_anything(tmp_path:
                                               "--to", "env_nowhere"])
     assert unknown.exit_code == 2, unknown.output
     assert "no environment group 'env_nowhere'" in unknown.output
+    several = CliRunner().invoke(main_group, [*base, "--from", "env_production",
+                                              "--to", "env_test"])
+    assert several.exit_code == 2, several.output
+    assert "env_test has 2 database hosts" in several.output
+    oracle = CliRunner().invoke(main_group, [*base, "--from", "env_production", "--to",
+                                             "env_test", "--host",
+                                             "his-test-db-1.hospital.example"])
+    assert oracle.exit_code == 2, oracle.output
+    assert "is an oracle database" in oracle.output
     no_drill = CliRunner().invoke(main_group, [*base, "--from", "env_production",
-                                               "--to", "env_test"])
+                                               "--to", "env_test", "--host",
+                                               "emr-test-db-1.hospital.example"])
     assert no_drill.exit_code == 3, no_drill.output
     assert "no verified restore of his in the journal" in no_drill.output
 

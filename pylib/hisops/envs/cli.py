@@ -73,6 +73,8 @@ def last_verified_label(journal: Any, stanza: str) -> str:
 @click.option("--to", "target", default="env_test", show_default=True,
               help="the environment refreshed (never a protected one)")
 @click.option("--stanza", default="his", show_default=True, help="the database (stanza)")
+@click.option("--host", "target_host", default=None,
+              help="the target's database host, when the environment has several")
 @click.option("--backup", help="the backup label (default: the last verified one)")
 @click.option("-e", "--extra", "extra", multiple=True, metavar="NAME=VALUE",
               help="another refresh-env parameter (repeatable)")
@@ -83,8 +85,9 @@ def last_verified_label(journal: Any, stanza: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def refresh(ctx: click.Context, inventory: Path | None, source: str, target: str, stanza: str,
-            backup: str | None, extra: tuple[str, ...], vault_file: Path | None, check: bool,
-            yes: bool, operator: str | None, as_json: bool) -> None:
+            target_host: str | None, backup: str | None, extra: tuple[str, ...],
+            vault_file: Path | None, check: bool, yes: bool, operator: str | None,
+            as_json: bool) -> None:
     """Refresh TARGET's database from SOURCE's last verified backup, patient data masked.
 
     Runs the refresh-env runbook (journaled, resumable with hisops resume); the masking key
@@ -104,6 +107,7 @@ def refresh(ctx: click.Context, inventory: Path | None, source: str, target: str
         raise PreconditionFailed("the target is not a protected environment",
                                  f"{hosts} is protected ({refused.name}): a refresh overwrites "
                                  "its database and is never run against production or DR")
+    _one_postgres_target(inv, target, target_host)
     named = {item.split("=", 1)[0] for item in extra}
     clash = named & {"source", "target", "stanza", "backup"}
     if clash:
@@ -113,11 +117,32 @@ def refresh(ctx: click.Context, inventory: Path | None, source: str, target: str
     if not as_json:
         click.echo(f"refreshing {target} from {source}'s verified backup {label} ({stanza})",
                    err=True)
-    ctx.invoke(run_command, runbook="refresh-env", inventory=inv.source, limit=None,
+    ctx.invoke(run_command, runbook="refresh-env", inventory=inv.source, limit=target_host,
                extra=(f"source={source}", f"target={target}", f"stanza={stanza}",
                       f"backup={label}", *extra),
                vault_file=vault_file, check=check, yes=yes, confirm=None, operator=operator,
                as_json=as_json, waive=(), accept_unverified_backup=False, reason=None)
+
+
+def _one_postgres_target(inv: Any, target: str, host: str | None) -> None:
+    """A refresh copies one database onto one PostgreSQL host (exit 2 otherwise)."""
+    from hisops.inventory import db_engine
+
+    candidates = inv.hosts(f"db_test:&{target}") if "db_test" in inv.groups else []
+    if host is not None:
+        if host not in candidates:
+            raise InputError(f"{host} is not a database host of {target} (db_test:&{target}: "
+                             f"{', '.join(candidates) or 'none'})", field="--host")
+        candidates = [host]
+    if len(candidates) != 1:
+        raise InputError(f"{target} has {len(candidates)} database hosts in db_test "
+                         f"({', '.join(candidates) or 'none'}): name one with --host",
+                         field="--host")
+    engine = db_engine(inv.groups_by_host.get(candidates[0], []),
+                       inv.host_vars(candidates[0]))
+    if engine != "postgresql":
+        raise InputError(f"{candidates[0]} is an {engine} database: refreshing it is not "
+                         "built (RMAN duplicate, issue 10)", field="--host")
 
 
 @env.command()
