@@ -137,7 +137,8 @@ def test_a_task_that_forgets_a_host_fails_the_step(tmp_path: Path, journal: Jour
 @pytest.mark.parametrize(("change", "field", "message"), [
     (("task: probe_task", "task: no_such_task"), "steps[0].task", "unknown task 'no_such_task'"),
     (("rows: 3", "rowz: 3"), "steps[0].args.rowz", "unknown argument of task probe_task"),
-    (('table: "{{ params.table }}", ', ""), "steps[0].args.table", "missing argument"),
+    (('table: "{{ params.table }}", ', ""), "steps[0].args.table",
+     "required argument of task probe_task is missing"),
     (("    args:", "    read_only: true\n    args:"), "steps[0].read_only",
      "changes hosts; it cannot be read_only"),
     (("{{ params.table }}", "{{ params.tabel }}"), "steps[0].args.table",

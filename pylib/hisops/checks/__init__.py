@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hisops.inventory import Inventory
 from hisops.journal import Journal
@@ -133,13 +133,24 @@ def unregister(name: str) -> None:
     _REGISTERED.pop(name, None)
 
 
-def argument_problems(spec: CheckSpec, given: Iterable[str]) -> list[tuple[str, str]]:
-    """(argument, problem) for each unknown and each missing required argument."""
+class _NamedSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def required(self) -> frozenset[str]: ...
+    @property
+    def arguments(self) -> frozenset[str]: ...
+
+
+def argument_problems(spec: _NamedSpec, given: Iterable[str], kind: str = "check"
+                      ) -> list[tuple[str, str]]:
+    """(argument, problem) for each unknown and each missing required argument of a check
+    (or, with KIND, of another named built-in such as a task)."""
     names = list(given)
     takes = ", ".join(sorted(spec.arguments)) or "no arguments"
-    problems = [(arg, f"unknown argument of check {spec.name} (takes: {takes})")
+    problems = [(arg, f"unknown argument of {kind} {spec.name} (takes: {takes})")
                 for arg in names if arg not in spec.arguments]
-    problems += [(arg, f"required argument of check {spec.name} is missing")
+    problems += [(arg, f"required argument of {kind} {spec.name} is missing")
                  for arg in sorted(spec.required - set(names))]
     return problems
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,6 @@ from hisops.runbook.model import (
     TaskAction,
 )
 from hisops.secrets import REDACTED, SecretStore
-from hisops.tasks import BadArgument as TaskBadArgument
 from hisops.tasks import get_task
 from hisops.yamlfile import PathKey
 
@@ -222,23 +222,29 @@ class _Resolver:
         if guard.hosts is not None:
             _, hosts = self.hosts((*loc, "hosts"), guard.hosts)
         # the loader has refused an unknown check, an unknown or a missing argument already
-        spec = get_check(guard.check)
+        args = self.arguments(loc, guard.args, get_check(guard.check).validate)
+        return PlannedGuard(name=guard.name, kind="check", hosts=hosts, command=None, that=(),
+                            expect={}, timeout_s=0, check=guard.check, args=args,
+                            waiver=guard.waiver)
+
+    def arguments(self, loc: PathKey, given: Mapping[str, Any],
+                  validate: Callable[[Mapping[str, Any]], None] | None) -> dict[str, Any]:
+        """A check's or a task's arguments rendered, then validated by its spec: a bad value
+        is an input error naming the argument at plan time, not a refusal at run time."""
         args: dict[str, Any] = {}
-        for key, value in guard.args.items():
+        for key, value in given.items():
             try:
                 args[key] = render_value(value, self.context)
             except ExpressionError as exc:
                 raise self.error((*loc, "args", key), str(exc)) from None
-        if spec.validate is not None:
+        if validate is not None:
             try:
-                spec.validate(args)
+                validate(args)
             except BadArgument as exc:
                 raise self.error((*loc, "args", exc.arg), str(exc)) from None
             except ValueError as exc:
                 raise self.error((*loc, "args"), str(exc)) from None
-        return PlannedGuard(name=guard.name, kind="check", hosts=hosts, command=None, that=(),
-                            expect={}, timeout_s=0, check=guard.check, args=args,
-                            waiver=guard.waiver)
+        return args
 
     def action(self, loc: PathKey,
                action: PlaybookAction | RoleAction | SshAction | TaskAction) -> PlannedAction:
@@ -275,20 +281,7 @@ class _Resolver:
     def task_action(self, loc: PathKey, action: TaskAction, pattern: str,
                     hosts: tuple[str, ...]) -> PlannedAction:
         # the loader has refused an unknown task and unknown or missing arguments already
-        spec = get_task(action.task)
-        args: dict[str, Any] = {}
-        for key, value in action.args.items():
-            try:
-                args[key] = render_value(value, self.context)
-            except ExpressionError as exc:
-                raise self.error((*loc, "args", key), str(exc)) from None
-        if spec.validate is not None:
-            try:
-                spec.validate(args)
-            except TaskBadArgument as exc:
-                raise self.error((*loc, "args", exc.arg), str(exc)) from None
-            except ValueError as exc:
-                raise self.error((*loc, "args"), str(exc)) from None
+        args = self.arguments(loc, action.args, get_task(action.task).validate)
         return PlannedAction(kind="task", pattern=pattern, hosts=hosts, task=action.task,
                              args=args, read_only=action.read_only)
 

@@ -20,12 +20,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hisops.checks import BadArgument
+from hisops.checks import argument_problems as check_argument_problems
 from hisops.executors.results import HostOutcome
 from hisops.inventory import Inventory
 from hisops.runbook.model import CHECK_NAME
 from hisops.secrets import SecretStore
 
 log = logging.getLogger(__name__)
+
+__all__ = ["BadArgument", "TaskContext", "TaskResult", "TaskSpec", "TaskUnavailable",
+           "argument_problems", "get_task", "known_tasks", "register", "unregister"]
 
 TASK_NAME = CHECK_NAME
 # name -> module defining SPEC; imported on demand
@@ -73,14 +78,6 @@ class TaskResult:
     # published as the step's data: {"hisops_evidence": {type: {subject: {...}}}} is journaled
     # as evidence, as a playbook's set_stats is
     data: dict[str, Any] = field(default_factory=dict)
-
-
-class BadArgument(ValueError):
-    """Raised by a spec's ``validate`` for an argument that cannot be used (exit 2)."""
-
-    def __init__(self, arg: str, message: str) -> None:
-        self.arg = arg
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -145,10 +142,4 @@ def unregister(name: str) -> None:
 
 def argument_problems(spec: TaskSpec, given: Iterable[str]) -> list[tuple[str, str]]:
     """(argument, problem) for each unknown and each missing required argument."""
-    names = list(given)
-    takes = ", ".join(sorted(spec.arguments)) or "no arguments"
-    problems = [(arg, f"unknown argument of task {spec.name} (takes: {takes})")
-                for arg in names if arg not in spec.arguments]
-    problems += [(arg, f"missing argument of task {spec.name}")
-                 for arg in sorted(spec.required - set(names))]
-    return problems
+    return check_argument_problems(spec, given, kind="task")
