@@ -165,6 +165,26 @@ class PgBenchLab:
 
 # --- what every report of such a run states --------------------------------------------------
 
+    def bring_up(self, env: dict[str, str], results: dict[str, Any], hosts_wanted: int
+                 ) -> list[str]:
+        """Lab up, a cluster on every light host, the bench inventory: the hosts (in
+        inventory order), their ports and the set-up times recorded in RESULTS."""
+        m = results["machine"]
+        print(f"machine: {m['nproc']} cores, {m['memory_gib']} GiB, load "
+              f"{m['load_at_start']}, {m['other_containers']} other containers", flush=True)
+        took = self.up(env)
+        results["lab_up_s"] = round(took, 1)
+        print(f"bench lab up in {took:.1f} s", flush=True)
+        pg_ports, took = self.light_clusters(env)
+        results["light_clusters_s"] = round(took, 1)
+        print(f"{self.light_hosts} light clusters ready in {took:.1f} s", flush=True)
+        hosts = self.write_bench_inventory(env, pg_ports)
+        if len(hosts) != hosts_wanted:
+            raise SystemExit(f"the bench inventory has {len(hosts)} hosts, not {hosts_wanted}")
+        results["hosts"] = {h: pg_ports[h] for h in hosts}
+        return hosts
+
+
 def max_workers_default() -> int:
     """run_command's default parallelism, read from its signature (not copied here)."""
     import inspect

@@ -271,26 +271,14 @@ def main() -> int:
         "targets_s": {str(k): v for k, v in TARGET_S.items()},
         "setup": {"lab": LAB, "ports": BENCH.ports,
                   "light_hosts": LIGHT_HOSTS}}
-    m = results["machine"]
-    print(f"machine: {m['nproc']} cores, {m['memory_gib']} GiB, load {m['load_at_start']}, "
-          f"{m['other_containers']} other containers", flush=True)
     try:
-        took = BENCH.up(env)
-        results["lab_up_s"] = round(took, 1)
-        print(f"bench lab up in {took:.1f} s", flush=True)
-        pg_ports, took = BENCH.light_clusters(env)
-        results["light_clusters_s"] = round(took, 1)
-        print(f"{LIGHT_HOSTS} light clusters ready in {took:.1f} s", flush=True)
-        hosts = BENCH.write_bench_inventory(env, pg_ports)
-        if len(hosts) != max(SIZES):
-            raise SystemExit(f"the bench inventory has {len(hosts)} hosts, not {max(SIZES)}")
-        results["hosts"] = {h: pg_ports[h] for h in hosts}
+        hosts = BENCH.bring_up(env, results, max(SIZES))
         t0 = time.perf_counter()
         warm, runs, side = measure(env, hosts, args.repeat, reports)
         results["checks_s"] = round(time.perf_counter() - t0, 1)
         results["warmup"] = {str(n): r for n, r in warm.items()}
         results["runs"] = {str(n): rs for n, rs in runs.items()}
-        results["psql_cost"] = cost = psql_cost(env, hosts[-1], pg_ports[hosts[-1]])
+        results["psql_cost"] = cost = psql_cost(env, hosts[-1], results["hosts"][hosts[-1]])
         print(f"one psql session on {cost['host']}: {cost['pg_wrapper_ms']:.0f} ms through "
               f"pg_wrapper, {cost['binary_ms']:.0f} ms with the binary", flush=True)
         results["in_process"] = side

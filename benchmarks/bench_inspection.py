@@ -478,20 +478,8 @@ def main() -> int:
         "targets": {"ratio_20_to_1": RATIO_TARGET, "render_s": RENDER_TARGET_S},
         "setup": {"lab": BENCH.name, "ports": BENCH.ports, "light_hosts": BENCH.light_hosts,
                   "ssh_max_workers": max_workers_default()}}
-    m = results["machine"]
-    print(f"machine: {m['nproc']} cores, {m['memory_gib']} GiB, load {m['load_at_start']}, "
-          f"{m['other_containers']} other containers", flush=True)
     try:
-        took = BENCH.up(env)
-        results["lab_up_s"] = round(took, 1)
-        print(f"bench lab up in {took:.1f} s", flush=True)
-        pg_ports, took = BENCH.light_clusters(env)
-        results["light_clusters_s"] = round(took, 1)
-        print(f"{BENCH.light_hosts} light clusters ready in {took:.1f} s", flush=True)
-        hosts = BENCH.write_bench_inventory(env, pg_ports)
-        if len(hosts) != max(SIZES):
-            raise SystemExit(f"the bench inventory has {len(hosts)} hosts, not {max(SIZES)}")
-        results["hosts"] = {h: pg_ports[h] for h in hosts}
+        hosts = BENCH.bring_up(env, results, max(SIZES))
         t0 = time.perf_counter()
         warm, runs = measure(env, hosts, args.repeat, reports)
         results["inspections_s"] = round(time.perf_counter() - t0, 1)
