@@ -31,7 +31,7 @@ from hisops import paths
 from hisops.envs import dbconn
 from hisops.errors import VerificationFailed
 from hisops.executors.results import HostOutcome, HostStatus
-from hisops.tasks import BadArgument, TaskContext, TaskResult, TaskSpec
+from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
 
 EVIDENCE_TYPE = "masking"
 # Methods whose values identify a patient: no patient may keep their own value afterwards.
@@ -73,35 +73,22 @@ def mask_database(ctx: TaskContext) -> TaskResult:
     policy = load_policy(_policy_path(ctx.args.get("policy")))
     key = ctx.secret("masking_key")
     dbname = str(ctx.args.get("database", "his"))
-    outcomes: dict[str, HostOutcome] = {}
-    evidence: dict[str, Any] = {}
-    for host in ctx.hosts:
-        try:
-            with dbconn.connect(ctx.inventory, host, dbname=dbname,
-                                secrets=ctx.secrets.values) as conn:
-                if ctx.check_mode:
-                    outcomes[host] = _preview(conn, policy, host)
-                    continue
-                done = _already_done(conn, ctx.run_id)
-                if done is not None:
-                    outcomes[host] = HostOutcome(host=host, status=HostStatus.SKIPPED,
-                                                 detail=f"already masked by this run "
-                                                        f"({done} rows)")
-                    continue
-                evidence[host] = _mask_and_prove(ctx, conn, policy, key, host)
-        except Exception as exc:  # one line per host; the run decides what happens next
-            outcomes[host] = HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc))
-            continue
-        if host in evidence:
-            rows, secs = evidence[host]["rows"], evidence[host]["seconds"]
-            outcomes[host] = HostOutcome(
-                host=host, status=HostStatus.CHANGED, changed=True,
-                detail=f"masked {rows} rows in {secs:.1f} s; no original value left in "
-                       f"{evidence[host]['guard']['column_count']} columns")
-        if ctx.on_host is not None:
-            ctx.on_host(outcomes[host])
-    return TaskResult(hosts=outcomes,
-                      data={"hisops_evidence": {EVIDENCE_TYPE: evidence}} if evidence else {})
+
+    def one(host: str) -> HostOutcome | HostDone:
+        with dbconn.connect(ctx.inventory, host, dbname=dbname,
+                            secrets=ctx.secrets.values) as conn:
+            if ctx.check_mode:
+                return _preview(conn, policy, host)
+            done = _already_done(conn, ctx.run_id)
+            if done is not None:
+                return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                                   detail=f"already masked by this run ({done} rows)")
+            evidence = _mask_and_prove(ctx, conn, policy, key, host)
+        return HostDone(f"masked {evidence['rows']} rows in {evidence['seconds']:.1f} s; no "
+                        f"original value left in {evidence['guard']['column_count']} columns",
+                        evidence)
+
+    return per_host(ctx, EVIDENCE_TYPE, one)
 
 
 def _preview(conn: psycopg.Connection[Any], policy: Any, host: str) -> HostOutcome:

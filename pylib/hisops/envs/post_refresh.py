@@ -18,7 +18,7 @@ from psycopg import sql
 
 from hisops.envs import dbconn
 from hisops.executors.results import HostOutcome, HostStatus
-from hisops.tasks import BadArgument, TaskContext, TaskResult, TaskSpec
+from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 EVIDENCE_TYPE = "env_refresh"
@@ -62,28 +62,16 @@ def validate(args: Mapping[str, Any]) -> None:
 
 def post_refresh(ctx: TaskContext) -> TaskResult:
     validate(ctx.args)
-    outcomes: dict[str, HostOutcome] = {}
-    evidence: dict[str, Any] = {}
-    for host in ctx.hosts:
+
+    def one(host: str) -> HostOutcome | HostDone:
         if ctx.check_mode:
-            outcomes[host] = HostOutcome(host=host, status=HostStatus.SKIPPED,
-                                         detail="check mode: would reset accounts and "
-                                                "endpoints")
-            continue
-        try:
-            done = _on_host(ctx, host)
-        except Exception as exc:  # one line per host; the run decides what happens next
-            outcomes[host] = HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc))
-            continue
-        evidence[host] = done
-        outcomes[host] = HostOutcome(
-            host=host, status=HostStatus.CHANGED, changed=True,
-            detail=f"{len(done['accounts_reset'])} account(s) reset, "
-                   f"{done['endpoints_repointed']} endpoint(s) pointed at stubs")
-        if ctx.on_host is not None:
-            ctx.on_host(outcomes[host])
-    return TaskResult(hosts=outcomes, data={"hisops_evidence": {EVIDENCE_TYPE: evidence}}
-                      if evidence else {})
+            return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                               detail="check mode: would reset accounts and endpoints")
+        done = _on_host(ctx, host)
+        return HostDone(f"{len(done['accounts_reset'])} account(s) reset, "
+                        f"{done['endpoints_repointed']} endpoint(s) pointed at stubs", done)
+
+    return per_host(ctx, EVIDENCE_TYPE, one)
 
 
 def _on_host(ctx: TaskContext, host: str) -> dict[str, Any]:

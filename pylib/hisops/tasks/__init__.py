@@ -22,15 +22,16 @@ from typing import Any
 
 from hisops.checks import BadArgument
 from hisops.checks import argument_problems as check_argument_problems
-from hisops.executors.results import HostOutcome
+from hisops.executors.results import HostOutcome, HostStatus
 from hisops.inventory import Inventory
 from hisops.runbook.model import CHECK_NAME
 from hisops.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BadArgument", "TaskContext", "TaskResult", "TaskSpec", "TaskUnavailable",
-           "argument_problems", "get_task", "known_tasks", "register", "unregister"]
+__all__ = ["BadArgument", "HostDone", "TaskContext", "TaskResult", "TaskSpec", "TaskUnavailable",
+           "argument_problems", "get_task", "known_tasks", "per_host", "register",
+           "unregister"]
 
 TASK_NAME = CHECK_NAME
 # name -> module defining SPEC; imported on demand
@@ -93,6 +94,37 @@ class TaskSpec:
     @property
     def arguments(self) -> frozenset[str]:
         return self.required | self.optional
+
+
+@dataclass(frozen=True)
+class HostDone:
+    """What a task changed on one host: the line shown, and the evidence journaled."""
+
+    detail: str
+    evidence: dict[str, Any]
+
+
+def per_host(ctx: TaskContext, evidence_type: str,
+             work: Callable[[str], HostOutcome | HostDone]) -> TaskResult:
+    """Run WORK on each of the task's hosts in turn: an exception is that host's failure (one
+    line; the run decides what happens next), a HostDone is a change with its evidence, any
+    other outcome (skipped, check mode) is reported as it is."""
+    outcomes: dict[str, HostOutcome] = {}
+    evidence: dict[str, Any] = {}
+    for host in ctx.hosts:
+        try:
+            got = work(host)
+        except Exception as exc:
+            got = HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc))
+        if isinstance(got, HostDone):
+            evidence[host] = got.evidence
+            got = HostOutcome(host=host, status=HostStatus.CHANGED, changed=True,
+                              detail=got.detail)
+        outcomes[host] = got
+        if ctx.on_host is not None:
+            ctx.on_host(got)
+    return TaskResult(hosts=outcomes,
+                      data={"hisops_evidence": {evidence_type: evidence}} if evidence else {})
 
 
 class TaskUnavailable(ImportError):
