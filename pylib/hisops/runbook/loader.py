@@ -220,15 +220,29 @@ def _check_templates(loaded: LoadedRunbook) -> None:
             raise _error(loaded, loc, f"unknown parameter '{unknown[0]}'")
 
 
-def _check_files(loaded: LoadedRunbook) -> None:
+def _step_actions(loaded: LoadedRunbook) -> Iterator[tuple[PathKey, Any]]:
+    """(where, action) of every step and of every step's rollback (None when it has none)."""
     for s_index, step in enumerate(loaded.runbook.steps):
-        for where, action in ((("steps", s_index), step),
-                              (("steps", s_index, "rollback"), getattr(step, "rollback", None))):
-            if isinstance(action, PlaybookAction):
-                resolved = loaded.playbook_path(action.playbook)
-                if not resolved.is_file():
-                    raise _error(loaded, (*where, "playbook"),
-                                 f"playbook not found: {action.playbook}")
+        yield ("steps", s_index), step
+        yield ("steps", s_index, "rollback"), getattr(step, "rollback", None)
+
+
+def _first_argument_problem(loaded: LoadedRunbook, loc: PathKey,
+                            problems: list[tuple[str, str]]) -> None:
+    """Raise the first (argument, problem) of a check or task, counting the others."""
+    if problems:
+        (arg, problem), more = problems[0], len(problems) - 1
+        raise _error(loaded, (*loc, "args", arg),
+                     problem + (f" (and {more} more)" if more else ""))
+
+
+def _check_files(loaded: LoadedRunbook) -> None:
+    for where, action in _step_actions(loaded):
+        if isinstance(action, PlaybookAction):
+            resolved = loaded.playbook_path(action.playbook)
+            if not resolved.is_file():
+                raise _error(loaded, (*where, "playbook"),
+                             f"playbook not found: {action.playbook}")
 
 
 def _check_checks(loaded: LoadedRunbook) -> None:
@@ -247,36 +261,26 @@ def _check_checks(loaded: LoadedRunbook) -> None:
             spec = get_check(guard.check)
         except CheckUnavailable as exc:
             raise _error(loaded, (*loc, "check"), str(exc)) from None
-        problems = argument_problems(spec, guard.args)
-        if problems:
-            (arg, problem), more = problems[0], len(problems) - 1
-            raise _error(loaded, (*loc, "args", arg),
-                         problem + (f" (and {more} more)" if more else ""))
+        _first_argument_problem(loaded, loc, argument_problems(spec, guard.args))
 
 
 def _check_tasks(loaded: LoadedRunbook) -> None:
     """Task steps (and rollbacks) name a known task, give exactly its arguments, and are not
     declared read-only when the task changes hosts."""
-    for s_index, step in enumerate(loaded.runbook.steps):
-        for where, action in ((("steps", s_index), step),
-                              (("steps", s_index, "rollback"), getattr(step, "rollback", None))):
-            if not isinstance(action, TaskAction):
-                continue
-            if action.task not in known_tasks():
-                raise _error(loaded, (*where, "task"), f"unknown task '{action.task}' (known: "
-                             f"{', '.join(known_tasks())})")
-            try:
-                spec = get_task(action.task)
-            except TaskUnavailable as exc:
-                raise _error(loaded, (*where, "task"), str(exc)) from None
-            problems = task_argument_problems(spec, action.args)
-            if problems:
-                (arg, problem), more = problems[0], len(problems) - 1
-                raise _error(loaded, (*where, "args", arg),
-                             problem + (f" (and {more} more)" if more else ""))
-            if action.read_only and spec.changes_hosts:
-                raise _error(loaded, (*where, "read_only"),
-                             f"task {action.task} changes hosts; it cannot be read_only")
+    for where, action in _step_actions(loaded):
+        if not isinstance(action, TaskAction):
+            continue
+        if action.task not in known_tasks():
+            raise _error(loaded, (*where, "task"), f"unknown task '{action.task}' (known: "
+                         f"{', '.join(known_tasks())})")
+        try:
+            spec = get_task(action.task)
+        except TaskUnavailable as exc:
+            raise _error(loaded, (*where, "task"), str(exc)) from None
+        _first_argument_problem(loaded, where, task_argument_problems(spec, action.args))
+        if action.read_only and spec.changes_hosts:
+            raise _error(loaded, (*where, "read_only"),
+                         f"task {action.task} changes hosts; it cannot be read_only")
 
 
 def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:
