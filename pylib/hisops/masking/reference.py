@@ -25,9 +25,9 @@ import re
 from datetime import date, timedelta
 
 from hisops.masking.dictionaries import Dictionaries
+from hisops.pii.idnumber import CHECK_CHARS, WEIGHTS, check_char
 
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
+ID_WEIGHTS, ID_CHECK = WEIGHTS, CHECK_CHARS  # GB 11643, kept in hisops.pii.idnumber
 SEQ_HALF = 500  # the 3-digit sequence keeps its parity (sex): 500 even or 500 odd values
 DIGIT_CHUNK = 18  # digits permuted together (10**18 fits a bigint)
 ID_PATTERN = r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])"  # redacted in free text
@@ -94,8 +94,6 @@ def digits(key: bytes, tweak: str, value: str, rounds: int) -> str:
 
 # --- resident ID numbers -----------------------------------------------------------------------
 
-def check_char(first17: str) -> str:
-    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
 
 
 def _birth(text: str) -> date | None:

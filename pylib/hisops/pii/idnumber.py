@@ -18,7 +18,7 @@ _SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
 def check_char(first17: str) -> str:
     """The check character (0-9 or X) of the first 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
-        raise ValueError("need exactly 17 ASCII digits")
+        raise ValueError(f"need 17 digits (ASCII), got {first17!r}")
     total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]
 
