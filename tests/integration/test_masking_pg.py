@@ -222,6 +222,33 @@ def test_a_foreign_key_on_masked_columns_is_rebuilt_and_holds(db: psycopg.Connec
     assert orphans == [(0,)]
 
 
+def test_other_indexes_are_rebuilt_unless_their_foreign_keys_cost_more(
+        db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE INDEX visits_by_department ON his.outpatient_visits (department)")
+    db.commit()
+    db.autocommit = True
+    db.execute("ANALYZE")  # the decision reads pg_class.reltuples
+    db.autocommit = False
+    constraints = _rows(db, CONSTRAINTS)
+    indexes = _rows(db, "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) "
+                        "FROM pg_index WHERE indrelid = 'his.outpatient_visits'::regclass "
+                        "ORDER BY 1")
+    report = mask(db, load_policy(HIS), KEY)
+    # visits (5,970 rows) is referenced by 15,598 prescriptions and bills: under 4x, rebuilt
+    assert "constraint his.outpatient_visits.outpatient_visits_pkey" in report.rebuilt
+    assert "index his.visits_by_department" in report.rebuilt
+    assert "foreign key his.prescriptions.prescriptions_visit_id_fkey" in report.rebuilt
+    assert "foreign key his.billing.billing_visit_id_fkey" in report.rebuilt
+    # patients (2,000) is referenced by 25,853 rows: re-validating them would cost more
+    assert "constraint his.patients.patients_pkey" not in report.rebuilt
+    assert "foreign key his.outpatient_visits.outpatient_visits_patient_id_fkey" \
+        not in report.rebuilt
+    assert _rows(db, CONSTRAINTS) == constraints  # same names, definitions, all validated
+    assert _rows(db, "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) "
+                     "FROM pg_index WHERE indrelid = 'his.outpatient_visits'::regclass "
+                     "ORDER BY 1") == indexes
+
+
 def test_a_foreign_key_masked_on_one_end_only_is_refused(db: psycopg.Connection[Any]) -> None:
     db.execute("ALTER TABLE his.insurance_cards ADD FOREIGN KEY (id_number) REFERENCES "
                "his.patients (id_number)")
