@@ -36,6 +36,11 @@ STRING_TYPES = ("text", "character varying", "character", "citext", "name")
 DATE_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
 TEXT_METHODS = (NameZh, IdNumberCn, PhoneCn, AddressZh, Text)
 FUNCTION_METHODS = (NameZh, IdNumberCn, PhoneCn, AddressZh)  # worth computing in parallel
+# masked once per distinct value and joined back (sqlgen.update_statement) when a NOT NULL
+# column of a big table holds few distinct values (pg_stats): a visit's doctor, a department
+MAPPABLE_METHODS = (NameZh, AddressZh)
+MAP_MIN_ROWS = 10_000
+MAP_MAX_DISTINCT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class TablePlan:
     columns: list[ColumnPlan]
     statement: str  # the UPDATE, as the server will receive it (no key in it)
     compute: str  # staged tables: the parallel CREATE TABLE AS run before the UPDATE; or ""
+    mapped: list[str]  # columns masked once per distinct value (sqlgen.update_statement)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class _LiveColumn:
     base: str  # without the modifier, e.g. "character varying"
     length: int | None  # the character limit of char(n)/varchar(n)
     not_null: bool
+    deterministic: bool  # its collation tells equal from distinct byte for byte
+    distinct: float | None  # pg_stats.n_distinct: > 0 a count, < 0 a share of the rows
 
 
 def plan(policy: Policy, conn: psycopg.Connection[Any]) -> MaskPlan:
@@ -110,6 +118,8 @@ def _plan(policy: Policy, conn: psycopg.Connection[Any]) -> MaskPlan:
             raise policy.error(f"table {table.table} does not exist in the database",
                                ("tables", index, "table"))
         assignments: list[tuple[str, sql.Composable]] = []
+        mapped: list[tuple[str, sql.Composable]] = []
+        rows = _count(conn, table.schema_name, table.table_name)
         columns = []
         for name, method in table.columns.items():
             loc = ("tables", index, "columns", name)
@@ -117,25 +127,34 @@ def _plan(policy: Policy, conn: psycopg.Connection[Any]) -> MaskPlan:
             if column is None:
                 raise policy.error(f"column {name} does not exist in {table.table}", loc)
             _check_type(policy, method, column, live, loc)
-            expr = _expression(policy, name, method, column)
             _server_compiles(policy, conn, method, column, loc)
-            assignments.append((name, expr))
+            if _mappable(method, column, rows):
+                mapped.append((name, _expression(policy, name, method, column,
+                                                 sql.SQL("x.d"))))
+            else:
+                assignments.append((name, _expression(policy, name, method, column)))
             options = method.model_dump(exclude={"method"}, exclude_none=True)
             columns.append(ColumnPlan(column=name, method=method.method, options=options,
                                       type=column.type))
         _check_foreign_keys(policy, conn, index)
         compute: sql.Composable = sql.SQL("")
-        if policy.settings.parallel_workers and any(
-                isinstance(m, FUNCTION_METHODS) for m in table.columns.values()):
+        staged = bool(policy.settings.parallel_workers) and any(
+            isinstance(table.columns[c], FUNCTION_METHODS) for c, _ in assignments)
+        if staged:
+            # a staged table computes every column in parallel: none is mapped
+            mapped = []
             compute, statement = sqlgen.staged_statements(
-                table.schema_name, table.table_name, f"t{index}", assignments)
+                table.schema_name, table.table_name, f"t{index}", [
+                    (name, _expression(policy, name, method, live[name]))
+                    for name, method in table.columns.items()])
         else:
             statement = sqlgen.update_statement(table.schema_name, table.table_name,
-                                                assignments)
+                                                assignments, mapped)
         tables.append(TablePlan(schema=table.schema_name, table=table.table_name,
-                                rows=_count(conn, table.schema_name, table.table_name),
-                                columns=columns, statement=statement.as_string(conn),
-                                compute=compute.as_string(conn)))
+                                rows=rows, columns=columns,
+                                statement=statement.as_string(conn),
+                                compute=compute.as_string(conn),
+                                mapped=[name for name, _ in mapped]))
     stage = conn.execute("SELECT to_regnamespace(%s)", (sqlgen.STAGE_SCHEMA,)).fetchone()
     if stage is not None and stage[0] is not None:
         raise policy.error(f"the database already has a schema {sqlgen.STAGE_SCHEMA}: masking "
@@ -156,7 +175,12 @@ def _columns(conn: psycopg.Connection[Any], schema: str, table: str
         """SELECT a.attname, format_type(a.atttypid, a.atttypmod),
                   format_type(a.atttypid, NULL), a.attnotnull,
                   CASE WHEN a.atttypid IN ('bpchar'::regtype, 'varchar'::regtype)
-                       AND a.atttypmod > 4 THEN a.atttypmod - 4 END
+                       AND a.atttypmod > 4 THEN a.atttypmod - 4 END,
+                  coalesce((SELECT co.collisdeterministic FROM pg_collation co
+                             WHERE co.oid = a.attcollation), true),
+                  (SELECT s.n_distinct FROM pg_stats s
+                    WHERE s.schemaname = n.nspname AND s.tablename = c.relname
+                      AND s.attname = a.attname AND NOT s.inherited)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
                                      AND NOT a.attisdropped
@@ -165,7 +189,20 @@ def _columns(conn: psycopg.Connection[Any], schema: str, table: str
     if not rows:
         return None
     return {str(r[0]): _LiveColumn(type=str(r[1]), base=str(r[2]), length=r[4],
-                                   not_null=bool(r[3])) for r in rows if r[0] is not None}
+                                   not_null=bool(r[3]), deterministic=bool(r[5]),
+                                   distinct=None if r[6] is None else float(r[6]))
+            for r in rows if r[0] is not None}
+
+
+def _mappable(method: Column, column: _LiveColumn, rows: int) -> bool:
+    """Worth masking once per distinct value? Only where it gives the same result as row by
+    row: NOT NULL (a NULL would match no value and its row would go unmasked) and a
+    deterministic collation (a case-insensitive one would merge two values into one)."""
+    if not (isinstance(method, MAPPABLE_METHODS) and column.not_null and column.deterministic
+            and column.distinct is not None and rows >= MAP_MIN_ROWS):
+        return False
+    distinct = column.distinct if column.distinct > 0 else -column.distinct * rows
+    return distinct <= MAP_MAX_DISTINCT_SHARE * rows
 
 
 BIJECTIVE = (IdNumberCn, PhoneCn, Null)  # keep distinct values distinct (NULLs never clash)
@@ -241,9 +278,10 @@ def _check_type(policy: Policy, method: Column, column: _LiveColumn,
         raise policy.error("the column is NOT NULL: use another method", (*loc, "method"))
 
 
-def _expression(policy: Policy, name: str, method: Column, column: _LiveColumn
-                ) -> sql.Composable:
-    col = sql.SQL("t.{}").format(sql.Identifier(name))
+def _expression(policy: Policy, name: str, method: Column, column: _LiveColumn,
+                source: sql.Composable | None = None) -> sql.Composable:
+    """The masked value of column NAME; of SOURCE instead of t.NAME if given."""
+    col = source if source is not None else sql.SQL("t.{}").format(sql.Identifier(name))
     as_text = sql.SQL("{}::text").format(col)
     key = sql.SQL(sqlgen.KEY_EXPR)
     expr: sql.Composable

@@ -284,13 +284,30 @@ def drop_functions_sql() -> str:
     return "".join(f"DROP FUNCTION IF EXISTS pg_temp.{f};\n" for f in FUNCTIONS)
 
 
-def update_statement(schema: str, table: str, assignments: Sequence[tuple[str, sql.Composable]]
-                     ) -> sql.Composed:
-    """One UPDATE over the whole table: every masked column in a single pass."""
-    sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(col), expr)
-                              for col, expr in assignments)
-    return sql.SQL("UPDATE {}.{} AS t SET {}").format(
-        sql.Identifier(schema), sql.Identifier(table), sets)
+def update_statement(schema: str, table: str, assignments: Sequence[tuple[str, sql.Composable]],
+                     mapped: Sequence[tuple[str, sql.Composable]] = ()) -> sql.Composed:
+    """One UPDATE over the whole table: every masked column in a single pass.
+
+    MAPPED columns ((column, expression of ``x.d``), NOT NULL, few distinct values, e.g. the
+    doctor of a visit) are masked once per distinct value and joined back: the same values
+    as row by row (the methods are functions of the value), for a hash join's cost instead
+    of a pseudonym per row.
+    """
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    sets = [sql.SQL("{} = {}").format(sql.Identifier(col), expr) for col, expr in assignments]
+    joins: list[sql.Composable] = []
+    conditions: list[sql.Composable] = []
+    for i, (col, expr) in enumerate(mapped):
+        alias = sql.Identifier(f"m{i}")
+        sets.append(sql.SQL("{} = {}.v").format(sql.Identifier(col), alias))
+        joins.append(sql.SQL("(SELECT x.d, {} AS v FROM (SELECT DISTINCT {} AS d FROM {}) AS x)"
+                             " AS {}").format(expr, sql.Identifier(col), target, alias))
+        conditions.append(sql.SQL("t.{} = {}.d").format(sql.Identifier(col), alias))
+    statement = sql.SQL("UPDATE {} AS t SET {}").format(target, sql.SQL(", ").join(sets))
+    if joins:
+        statement += sql.SQL(" FROM {} WHERE {}").format(sql.SQL(", ").join(joins),
+                                                         sql.SQL(" AND ").join(conditions))
+    return statement
 
 
 def staged_statements(schema: str, table: str, stage: str,
