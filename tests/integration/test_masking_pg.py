@@ -26,9 +26,9 @@ from hisops.masking import (
     load_policy,
     mask,
     plan,
+    planner,
     policy_from_dict,
 )
-from hisops.masking import planner
 from hisops.masking import reference as ref
 from tests.fixtures.pg import PgServer
 
@@ -269,6 +269,19 @@ def test_other_indexes_are_rebuilt_unless_their_foreign_keys_cost_more(
     assert _rows(db, "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) "
                      "FROM pg_index WHERE indrelid = 'his.outpatient_visits'::regclass "
                      "ORDER BY 1") == indexes
+
+
+def test_a_published_tables_replica_identity_is_kept(db: psycopg.Connection[Any]) -> None:
+    """A copy of a primary keeps its publications: an UPDATE of a table published for updates
+    fails without its replica identity (the primary key), so that key is not rebuilt."""
+    db.execute("CREATE PUBLICATION his_pub FOR TABLE his.outpatient_visits")
+    db.commit()
+    db.autocommit = True
+    db.execute("ANALYZE")
+    db.autocommit = False
+    report = mask(db, load_policy(HIS), KEY)  # raised MaskingFailed (55000) before the fix
+    assert "constraint his.outpatient_visits.outpatient_visits_pkey" not in report.rebuilt
+    assert "foreign key his.prescriptions.prescriptions_visit_id_fkey" not in report.rebuilt
 
 
 def test_a_foreign_key_masked_on_one_end_only_is_refused(db: psycopg.Connection[Any]) -> None:

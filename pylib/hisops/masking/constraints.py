@@ -16,7 +16,9 @@ key and 0.8 s without, rebuild 0.26 s. A unique index that foreign keys hang on 
 dropped with them, and re-adding a foreign key validates every referencing row (0.5 s for
 900,000 visits, about 0.55 us a row against 3-6 us a masked row saved), so such an index is
 rebuilt only while its referencing tables hold at most REFERENCING_RATIO times its table's
-rows (estimates from pg_class.reltuples); otherwise it is kept and updated in place.
+rows (estimates from pg_class.reltuples); otherwise it is kept and updated in place. So is the
+replica identity of a table in a publication of updates (a restored copy of a primary keeps the
+primary's publications): PostgreSQL refuses to update such a table without it.
 
 All of it happens inside the masking transaction: a failure restores the original definitions.
 Kept: the definition (pg_get_indexdef / pg_get_constraintdef: columns, INCLUDE, WITH, WHERE,
@@ -60,10 +62,16 @@ SELECT i.indexrelid::regclass::text, ic.relname, pg_get_indexdef(i.indexrelid),
        (SELECT sum(greatest(r.reltuples, 0)) FROM pg_constraint fk
           JOIN pg_class r ON r.oid = fk.conrelid
          WHERE fk.contype = 'f' AND fk.conindid = i.indexrelid) AS referencing_rows,
-       greatest(t.reltuples, 0) AS table_rows
+       greatest(t.reltuples, 0) AS table_rows,
+       (i.indisreplident OR (t.relreplident = 'd' AND i.indisprimary))
+         AND EXISTS (SELECT FROM pg_publication_tables pt
+                       JOIN pg_publication p ON p.pubname = pt.pubname
+                      WHERE pt.schemaname = tn.nspname AND pt.tablename = t.relname
+                        AND (p.pubupdate OR p.pubdelete)) AS published_identity
   FROM pg_index i
   JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_class t ON t.oid = i.indrelid
+  JOIN pg_namespace tn ON tn.oid = t.relnamespace
   LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
                              AND con.contype IN ('p', 'u', 'x')
  WHERE i.indrelid = %(table)s::regclass
@@ -130,13 +138,16 @@ def rebuild_plan(conn: psycopg.Connection[Any], tables: list[tuple[str, str, lis
         foreign_keys(_FOREIGN_KEYS, args)
         dropped = []
         for (regclass, index, indexdef, conname, condef, replident, clustered, is_unique,
-             masked_keys, on_masked, referencing_rows, table_rows
+             masked_keys, on_masked, referencing_rows, table_rows, published_identity
              ) in conn.execute(_INDEXES, args).fetchall():
             if is_unique:
                 unique.extend((f"{schema}.{table}", col, index) for col in masked_keys)
-            if (not on_masked and referencing_rows is not None
-                    and referencing_rows > REFERENCING_RATIO * table_rows):
-                continue  # kept and updated in place: re-validating would cost more
+            if not on_masked and (published_identity or (
+                    referencing_rows is not None
+                    and referencing_rows > REFERENCING_RATIO * table_rows)):
+                # kept and updated in place: a published table cannot be updated without its
+                # replica identity, and re-validating many foreign keys would cost more
+                continue
             dropped.append(regclass)
             if conname is not None:
                 drop_indexes.append(_alter(conn, table_sql, "DROP CONSTRAINT {}", conname))
