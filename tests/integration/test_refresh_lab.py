@@ -23,6 +23,17 @@ TARGET = "his-test-1"
 KEY = "lab-masking-key-of-this-test-0123456789"
 TEST_PASSWORD = "test-copy-app-password-4711"
 IDENTIFYING = ("name", "id_number", "phone", "address")
+# settings of the lab's primary a refreshed copy must run with, carried from its configuration
+CARRIED = ("wal_level", "max_wal_size", "min_wal_size", "wal_keep_size", "hot_standby_feedback",
+           "log_line_prefix", "shared_buffers", "max_connections", "max_wal_senders",
+           "max_replication_slots", "DateStyle", "TimeZone", "lc_messages", "lc_monetary",
+           "lc_numeric", "lc_time", "log_timezone", "default_text_search_config",
+           "dynamic_shared_memory_type")
+# what may still differ, each on purpose: certificate files are never carried (ssl off), a
+# copy never archives (archive_* stay at the drill's), and the drill recovers to the backup's
+# end (recovery_target immediate, then promote)
+INTENTIONAL_DIFFERENCES = {"ssl", "ssl_cert_file", "ssl_key_file", "archive_timeout",
+                           "recovery_target", "recovery_target_action"}
 
 
 @pytest.fixture(scope="module")
@@ -122,14 +133,29 @@ def test_refresh_masks_proves_and_is_deterministic(lab: Lab, env: dict[str, str]
     assert urls
     assert all(u.startswith("http://127.0.0.1:") and "/stub/" in u for u in urls), urls
 
-    # what still differs between the lab and its test copy: named with both values
+    # the copy runs with the source's configuration (carried over by the restore step), so
+    # what still differs is what must: the certificates (never carried) and the drill's own
+    # recovery target (pgBackRest's, in postgresql.auto.conf); each named with both values
     diff = hisops("env", "diff", "env_lab", "env_test", "--json", env=env)
     assert diff.rc == 1, diff.err  # they differ (exit 1); both sides were read
     found = diff.json()
     assert found["complete"] is True
     assert (found["left"]["host"], found["right"]["host"]) == ("his-db-1", TARGET)
-    assert found["differences"]["settings"]["wal_level"] == ["logical", "replica"]
+    settings = found["differences"]["settings"]
+    assert set(settings) <= INTENTIONAL_DIFFERENCES, settings
+    assert settings["ssl"] == ["on", "off"]
+    left, right = found["left"]["settings"], found["right"]["settings"]
+    for name in CARRIED:
+        assert left[name] == right[name], (name, left[name], right[name])
     assert lab.password not in diff.out
+    # the journal's evidence of the restore names what was carried, capped and left behind
+    restore = [e["evidence"] for e in evidence_payloads("restore_drill", env)
+               if e["evidence"].get("scratch_host") == TARGET][-1]
+    configuration = restore["configuration"]
+    assert configuration["carried"]["wal_level"] == "logical"
+    assert configuration["capped"] == {}  # the lab's 32MB fit the test host's 512 MB budget
+    assert {"port", "ssl", "cluster_name", "listen_addresses"} <= set(
+        configuration["not_carried"])
 
     # a second refresh with the same key: the same pseudonyms
     second = refresh(env)

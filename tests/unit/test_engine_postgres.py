@@ -239,6 +239,20 @@ def test_a_clean_drill_passes_with_phase_times_rto_and_rpo() -> None:
     assert set(evidence["checks"].values()) == {"passed"}
 
 
+def test_the_evidence_names_the_settings_carried_from_the_source_and_their_caps() -> None:
+    carry = {"settings": {"shared_buffers": "1024MB", "wal_level": "logical"},
+             "capped": {"shared_buffers": {"from": "16GB", "to": "1024MB",
+                                           "limit_bytes": 1 << 30, "fraction": 0.25}},
+             "excluded": ["port", "ssl"], "memory_bytes": 4 << 30}
+    evidence = postgres.drill_evidence(_raw(carry=carry))
+    assert evidence["passed"] is True
+    assert evidence["configuration"] == {
+        "carried": carry["settings"], "capped": carry["capped"],
+        "not_carried": ["port", "ssl"], "memory_bytes": 4 << 30}
+    # a plain drill (nothing carried) has no configuration section
+    assert "configuration" not in postgres.drill_evidence(_raw(carry={}))
+
+
 def test_a_point_in_time_drill_compares_counts_not_exact_content() -> None:
     later = json.dumps({"his.patients": {"rows": 101, "fingerprint": "999"},
                         "his.orders": {"rows": 1000, "fingerprint": "456"}})

@@ -318,7 +318,7 @@ def drill_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
     size = int(backup.get("database_bytes", 0))
     listing = str((raw.get("archive_listing") or {}).get("stdout", ""))
     now = raw.get("now_epoch")
-    return {
+    evidence = {
         "engine": "postgresql", "database": raw.get("stanza", ""),
         "source_host": raw.get("source_host", ""), "scratch_host": raw.get("scratch_host", ""),
         "backup": {k: backup.get(k) for k in ("label", "kind", "started_at", "finished_at",
@@ -334,6 +334,16 @@ def drill_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
                    checks.items()} | ({} if restored else {"restore": "failed"}
                                        if raw.get("failure") else {}),
     }
+    if raw.get("carry"):  # the source's settings the copy was configured with, and the caps
+        evidence["configuration"] = _carried(raw["carry"])
+    return evidence
+
+
+def _carried(carry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"carried": dict(carry.get("settings") or {}),
+            "capped": dict(carry.get("capped") or {}),
+            "not_carried": list(carry.get("excluded") or []),
+            "memory_bytes": carry.get("memory_bytes")}
 
 
 # pg_controldata's names for the settings a hot standby / recovering server must not lower

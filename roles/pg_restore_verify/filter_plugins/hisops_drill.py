@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from hisops.engines import postgres
+from hisops.engines import postgres, postgres_carry
 
 
 def _plain(value: Any) -> Any:
@@ -55,6 +55,21 @@ def restore_eta(history: list[float], size_bytes: int) -> str:
     return postgres.restore_eta(_plain(history), int(size_bytes))
 
 
+def carry_settings(source_json: str, exclude: list[str], memory_texts: list[str],
+                   caps: dict[str, Any], budget_mb: Any = None) -> dict[str, Any]:
+    """The source's settings to write into the restored copy (see hisops.engines.postgres_carry)."""
+    memory = postgres_carry.memory_bytes([str(t) for t in _plain(memory_texts)], budget_mb)
+    try:
+        return postgres_carry.carry_settings(str(source_json), [str(p) for p in _plain(exclude)],
+                                             memory, _plain(caps))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"cannot carry the source's settings: {exc}") from None
+
+
+def conf_value(value: Any) -> str:
+    return postgres_carry.conf_value(value)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -64,4 +79,6 @@ class FilterModule:
             "hisops_failure_reason": failure_reason,
             "hisops_restore_eta": restore_eta,
             "hisops_control_limits": control_limits,
+            "hisops_carry_settings": carry_settings,
+            "hisops_conf_value": conf_value,
         }
