@@ -145,6 +145,8 @@ def _settings(the_plan: MaskPlan) -> dict[str, str]:
         "min_parallel_table_scan_size": "0",
         # the staging join hashes one row per masked row: in memory, not in batches on disk
         "work_mem": "256MB",
+        # the indexes rebuilt after the UPDATEs sort in memory, not in runs on disk
+        "maintenance_work_mem": "256MB",
     }
 
 
