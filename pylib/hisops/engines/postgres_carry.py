@@ -21,6 +21,7 @@ from typing import Any
 _MEMORY_UNITS = {"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 _MIB = 1 << 20
 
+
 def unit_bytes(unit: str | None) -> int | None:
     """Bytes per unit of a memory setting's pg_settings.unit ("8kB" is 8192); None otherwise."""
     match = re.fullmatch(r"(\d*)\s*([kMGT]?B)", (unit or "").strip())
