@@ -111,6 +111,7 @@ class Rebuild:
     after: list[str]
     names: list[str]  # what is rebuilt, for the plan and report
     unique: list[tuple[str, str, str]]  # (schema.table, masked key column, index name)
+    foreign_keys: frozenset[str]  # the foreign keys dropped and re-added: "owner.name"
 
 
 def rebuild_plan(conn: psycopg.Connection[Any], tables: list[tuple[str, str, list[str]]]
@@ -169,7 +170,7 @@ def rebuild_plan(conn: psycopg.Connection[Any], tables: list[tuple[str, str, lis
     # foreign keys go first (they hang on the unique indexes) and come back last
     return Rebuild(before=[d for d, _ in fks.values()] + drop_indexes,
                    after=add_indexes + [a for _, a in fks.values()], names=names,
-                   unique=unique)
+                   unique=unique, foreign_keys=frozenset(f"{o}.{n}" for o, n in fks))
 
 
 def _alter(conn: psycopg.Connection[Any], table_sql: str, action: str, name: str) -> str:

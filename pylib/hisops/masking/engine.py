@@ -195,6 +195,8 @@ def _mask_table(cur: psycopg.Cursor[Any], table: TablePlan) -> TableReport:
     if table.compute:
         cur.execute(table.compute)
     computed = time.monotonic() - t0
+    if table.clear:
+        cur.execute(table.clear)
     cur.execute(table.statement)
     seconds = time.monotonic() - t0
     rows = max(cur.rowcount, 0)

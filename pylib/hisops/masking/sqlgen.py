@@ -339,3 +339,31 @@ def staged_statements(schema: str, table: str, stage: str,
         sql.Identifier(schema), sql.Identifier(table), sets,
         sql.Identifier(STAGE_SCHEMA), sql.Identifier(stage))
     return compute, apply
+
+
+def rewrite_statements(schema: str, table: str, stage: str, columns: Sequence[str],
+                       masked: dict[str, sql.Composable]
+                       ) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+    """(compute, clear, refill) for a table written anew instead of updated in place.
+
+    Why: an UPDATE of every row writes each row twice (the old version marked, a new one
+    added; 12.6-14.3 s for 3,000,000 visits on the lab with no masking at all), and leaves the
+    table twice its size. Here every column (COLUMNS, in order: MASKED ones as their masked
+    expression, the rest as they are) is computed in parallel into an unlogged staging table,
+    the table is emptied (TRUNCATE: same relation, owner, grants, comments and defaults; a new
+    file) and filled again from the stage. The planner only chooses this where nothing else
+    can tell the difference: see planner._rewritable.
+    """
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    names = [sql.Identifier(f"c{i}") for i in range(len(columns))]
+    values = [sql.SQL("{} AS {}").format(
+        masked.get(col, sql.SQL("t.{}").format(sql.Identifier(col))), name)
+        for col, name in zip(columns, names, strict=True)]
+    stage_table = sql.SQL("{}.{}").format(sql.Identifier(STAGE_SCHEMA), sql.Identifier(stage))
+    compute = sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} AS t").format(
+        stage_table, sql.SQL(", ").join(values), target)
+    clear = sql.SQL("TRUNCATE {}").format(target)
+    refill = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
+        target, sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.SQL(", ").join(names), stage_table)
+    return compute, clear, refill
