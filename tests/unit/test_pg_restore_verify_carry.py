@@ -78,7 +78,8 @@ def test_the_source_settings_travel_except_its_addresses_paths_archive_and_certi
     "recovery_end_command", "primary_conninfo", "primary_slot_name", "promote_trigger_file",
     "synchronous_standby_names", "ssl", "ssl_key_file", "ssl_passphrase_command",
     "log_directory", "logging_collector", "log_destination", "hot_standby", "huge_pages",
-    "krb_server_keyfile", "bonjour_name"])
+    "krb_server_keyfile", "bonjour_name", "anon.salt", "pgsodium.getkey_script",
+    "pg_stat_statements.max"])
 def test_every_setting_the_brief_forbids_is_in_the_default_exclusion_list(name: str) -> None:
     assert carry([row(name, "x")])["settings"] == {}
 
