@@ -173,6 +173,30 @@ def rebuild_plan(conn: psycopg.Connection[Any], tables: list[tuple[str, str, lis
                    unique=unique, foreign_keys=frozenset(f"{o}.{n}" for o, n in fks))
 
 
+_FOREIGN_KEYS_FROM = """
+SELECT con.conname, con.conrelid::regclass::text, pg_get_constraintdef(con.oid)
+  FROM pg_constraint con
+ WHERE con.contype = 'f' AND con.conrelid = %s::regclass
+ ORDER BY 1
+"""
+
+
+def foreign_keys_from(conn: psycopg.Connection[Any], schema: str, table: str,
+                      skip: frozenset[str]) -> tuple[list[str], list[str], list[str]]:
+    """(drop, re-add, names) for the foreign keys from a table written anew (not updated) that
+    are not in SKIP ("owner.name", those rebuild_plan drops already)."""
+    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    before, after, names = [], [], []
+    for name, owner, definition in conn.execute(_FOREIGN_KEYS_FROM,
+                                                (qualified.as_string(conn),)).fetchall():
+        if f"{owner}.{name}" in skip:
+            continue
+        before.append(_alter(conn, owner, "DROP CONSTRAINT {}", name))
+        after.append(_alter(conn, owner, "ADD CONSTRAINT {} ", name) + definition)
+        names.append(f"foreign key {owner}.{name}")
+    return before, after, names
+
+
 def _alter(conn: psycopg.Connection[Any], table_sql: str, action: str, name: str) -> str:
     # table_sql is a regclass text or a composed identifier: already quoted as needed
     return (sql.SQL("ALTER TABLE ") + sql.SQL(table_sql) + sql.SQL(" ")

@@ -6,10 +6,10 @@ Every problem becomes one :class:`RunbookError` naming the file, the line and th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,6 +30,8 @@ from hisops.runbook.model import (
 from hisops.tasks import TaskUnavailable, get_task, known_tasks
 from hisops.tasks import argument_problems as task_argument_problems
 from hisops.yamlfile import PathKey, YamlDocument, read_yaml_bytes
+
+_Spec = TypeVar("_Spec")
 
 
 @dataclass(frozen=True)
@@ -254,14 +256,22 @@ def _check_checks(loaded: LoadedRunbook) -> None:
         if not isinstance(guard, CheckGuard):
             continue
         loc: PathKey = ("guards", g_index)
-        if guard.check not in known_checks():
-            raise _error(loaded, (*loc, "check"), f"unknown check '{guard.check}' (known: "
-                         f"{', '.join(known_checks())})")
-        try:
-            spec = get_check(guard.check)
-        except CheckUnavailable as exc:
-            raise _error(loaded, (*loc, "check"), str(exc)) from None
+        spec = _named_spec(loaded, (*loc, "check"), "check", guard.check, known_checks,
+                           get_check, CheckUnavailable)
         _first_argument_problem(loaded, loc, argument_problems(spec, guard.args))
+
+
+def _named_spec(loaded: LoadedRunbook, loc: PathKey, kind: str, name: str,
+                known: Callable[[], list[str]], get: Callable[[str], _Spec],
+                unavailable: type[Exception]) -> _Spec:
+    """The spec of the check or task NAME, or a one-line error at LOC: an unknown name is
+    found without importing anything; the spec's module is imported (and must exist)."""
+    if name not in known():
+        raise _error(loaded, loc, f"unknown {kind} '{name}' (known: {', '.join(known())})")
+    try:
+        return get(name)
+    except unavailable as exc:
+        raise _error(loaded, loc, str(exc)) from None
 
 
 def _check_tasks(loaded: LoadedRunbook) -> None:
@@ -270,13 +280,8 @@ def _check_tasks(loaded: LoadedRunbook) -> None:
     for where, action in _step_actions(loaded):
         if not isinstance(action, TaskAction):
             continue
-        if action.task not in known_tasks():
-            raise _error(loaded, (*where, "task"), f"unknown task '{action.task}' (known: "
-                         f"{', '.join(known_tasks())})")
-        try:
-            spec = get_task(action.task)
-        except TaskUnavailable as exc:
-            raise _error(loaded, (*where, "task"), str(exc)) from None
+        spec = _named_spec(loaded, (*where, "task"), "task", action.task, known_tasks,
+                           get_task, TaskUnavailable)
         _first_argument_problem(loaded, where, task_argument_problems(spec, action.args))
         if action.read_only and spec.changes_hosts:
             raise _error(loaded, (*where, "read_only"),
