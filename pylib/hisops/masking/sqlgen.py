@@ -92,7 +92,13 @@ def _round(i: int, target: str, other: str, modulus: str) -> str:
     return f"  {target} := ({target} + {_u32(h)}) % {modulus};"
 
 
-FEISTEL_VARS = "x bigint; fa bigint; fb bigint; l bigint; r bigint; kt bytea;"
+
+
+def _rounds(rounds: int) -> str:
+    """The round statements alone (halves l, r, moduli fa, fb, key and tweak kt set by the
+    caller): unrolled, one statement per round is the cheapest form measured."""
+    return "\n".join(_round(i, "l", "r", "fa") if i % 2 == 0 else _round(i, "r", "l", "fb")
+                     for i in range(rounds))
 
 
 def _feistel(rounds: int) -> str:
@@ -116,6 +122,7 @@ def functions_sql(d: Dictionaries, rounds: int) -> str:
     for i, p in enumerate(d.phone_prefixes):
         prefix_idx[int(p)] = i
     feistel = _feistel(rounds)
+    rounds_sql = _rounds(rounds)
     chk = _lit(ID_CHECK)
     given = _ints([ord(c) for c in d.given_chars])
     return f"""
@@ -142,7 +149,7 @@ BEGIN
   END LOOP;
   j := 0;
   FOREACH ch IN ARRAY regexp_split_to_array(v, '') LOOP
-    IF ch ~ '^[0-9]$' THEN
+    IF strpos('0123456789', ch) > 0 THEN
       j := j + 1; res := res || substr(o, j, 1);
     ELSE
       res := res || ch;
@@ -159,84 +166,89 @@ $f$;
 CREATE OR REPLACE FUNCTION pg_temp.hm_id(k bytea, v text, birth_shift boolean,
                                          region_shift boolean) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
-DECLARE region text; ymd text; dev integer; born date; parity integer; s bigint;
-        code bigint; slot integer; r_idx bigint; n_regions bigint := 1; yr integer; mo integer;
-        dy integer; y0 date; n_days bigint := 1; d_idx bigint := 0; tw text; b bigint;
-        y bigint; s2 bigint; rest bigint := 0; f17 text; n17 bigint; {FEISTEL_VARS}
+-- Few statements, integer arithmetic: every PL/pgSQL statement costs about 0.25 us a row (plan
+-- validity checks, variable assignment), and substr() on text walks multibyte lengths; the
+-- ID number is parsed once into n17 (digits 1-17) and taken apart with / and %.
+DECLARE n17 bigint; ymd bigint; yr integer; r_idx bigint; y0 date; n_days bigint;
+        d_idx bigint; f bigint; tw text; fa bigint; fb bigint; l bigint; r bigint; kt bytea;
 BEGIN
-  IF v !~ '^[0-9]{{17}}[0-9X]$' THEN
+  -- the shape test without a regular expression: a regex match costs 2.4 us a row here
+  IF NOT (length(v) = 18 AND ltrim(left(v, 17), '0123456789') = ''
+          AND strpos('0123456789X', right(v, 1)) > 0) THEN
     RETURN pg_temp.hm_digits(k, 'idx', v);
   END IF;
-  region := substr(v, 1, 6); ymd := substr(v, 7, 8);
-  n17 := substr(v, 1, 17)::bigint;
-  dev := (strpos({chk}, substr(v, 18, 1)) - 1 - pg_temp.hm_check(n17) + 11) % 11;
-  yr := substr(ymd, 1, 4)::int; mo := substr(ymd, 5, 2)::int; dy := substr(ymd, 7, 2)::int;
-  IF yr >= 1 AND mo BETWEEN 1 AND 12 AND dy >= 1 AND dy <= extract(day FROM
-       make_date(yr, mo, 1) + interval '1 month' - interval '1 day') THEN
-    born := make_date(yr, mo, dy);
-  END IF;
-  IF born IS NULL THEN
+  n17 := left(v, 17)::bigint; ymd := n17 / 1000 % 100000000; yr := ymd / 10000;
+  -- a real date? Days of the month in integer arithmetic (interval arithmetic and a numeric
+  -- extract cost more than the rest of this test), leap years as in PostgreSQL's and
+  -- Python's proleptic Gregorian calendar; parenthesised: IF ends at the first bare THEN
+  IF NOT (yr >= 1 AND ymd / 100 % 100 BETWEEN 1 AND 12 AND ymd % 100 >= 1
+          AND ymd % 100 <= (CASE WHEN ymd / 100 % 100 = 2 THEN
+            CASE WHEN yr % 4 = 0 AND (yr % 100 <> 0 OR yr % 400 = 0) THEN 29 ELSE 28 END
+            ELSE 30 + (ymd / 100 % 100 + ymd / 100 % 100 / 8) % 2 END)) THEN
     -- not a date: kept, so the output is no valid ID either; the other digits permuted
-    tw := pg_temp.hm_digits(k, 'idb|' || ymd, region || substr(v, 15, 3));
-    f17 := substr(tw, 1, 6) || ymd || substr(tw, 7, 3);
+    tw := pg_temp.hm_digits(k, 'idb|' || substr(v, 7, 8), left(v, 6) || substr(v, 15, 3));
+    f := (left(tw, 6) || substr(v, 7, 8) || substr(tw, 7, 3))::bigint;
   ELSE
-    parity := substr(v, 17, 1)::int % 2; s := substr(v, 15, 3)::int / 2;
-    IF region_shift THEN
-      code := region::bigint;
-      slot := (code + ({_ints(disp)})[1 + code % {len(disp)}]) % {len(slot_code)};
-      IF ({_ints(slot_code)})[1 + slot] = code THEN
-        r_idx := ({_ints(slot_idx)})[1 + slot]; n_regions := {len(d.area_codes)};
-      END IF;
-    END IF;
-    y0 := make_date(yr, 1, 1);
+    -- the county's index in the dictionary (NULL: unknown, kept) by the perfect hash
+    r_idx := CASE WHEN region_shift AND ({_ints(slot_code)})[1 + (n17 / 100000000000
+               + ({_ints(disp)})[1 + n17 / 100000000000 % {len(disp)}]) % {len(slot_code)}]
+               = n17 / 100000000000
+             THEN ({_ints(slot_idx)})[1 + (n17 / 100000000000
+               + ({_ints(disp)})[1 + n17 / 100000000000 % {len(disp)}]) % {len(slot_code)}]
+             END;
     IF birth_shift THEN
-      n_days := make_date(yr + 1, 1, 1) - y0; d_idx := born - y0;
-    END IF;
-    tw := 'id|' || CASE WHEN r_idx IS NULL THEN region ELSE '*' END || '|'
-          || CASE WHEN birth_shift THEN yr::text ELSE ymd END || '|' || parity;
-    IF r_idx IS NULL AND NOT birth_shift THEN
-      fa := 20; fb := 25; x := s;  -- 500 = 20 x 25
+      y0 := make_date(yr, 1, 1); n_days := make_date(yr + 1, 1, 1) - y0;
+      d_idx := make_date(yr, (ymd / 100 % 100)::int, (ymd % 100)::int) - y0;
     ELSE
-      fa := {SEQ_HALF}; fb := n_regions * n_days; x := s * fb + coalesce(r_idx, 0) * n_days + d_idx;
+      n_days := 1; d_idx := 0;
     END IF;
-{feistel}
+    -- the tweak: what is kept (county when kept, birth date or year, parity = n17 % 2)
+    kt := k || convert_to('id|' || CASE WHEN r_idx IS NULL THEN left(v, 6) ELSE '*' END || '|'
+                          || CASE WHEN birth_shift THEN yr::text ELSE substr(v, 7, 8) END
+                          || CASE WHEN n17 % 2 = 0 THEN '|0' ELSE '|1' END, 'UTF8');
+    -- the halves directly: x = s * fb + rest with rest < fb, so x / fb = s, x % fb = rest
     IF r_idx IS NULL AND NOT birth_shift THEN
-      s2 := y;
+      fa := 20; fb := 25; l := n17 % 1000 / 2 / 25; r := n17 % 1000 / 2 % 25;  -- 500 = 20 x 25
     ELSE
-      s2 := y / fb; rest := y % fb;
+      fa := {SEQ_HALF}; fb := CASE WHEN r_idx IS NULL THEN 1 ELSE {len(d.area_codes)} END * n_days;
+      l := n17 % 1000 / 2; r := coalesce(r_idx, 0) * n_days + d_idx;
     END IF;
-    f17 := CASE WHEN r_idx IS NULL THEN region
-                ELSE (({_ints([int(c) for c in d.area_codes])})[1 + rest / n_days])::text END
-           || CASE WHEN birth_shift THEN to_char(y0 + (rest % n_days)::int, 'YYYYMMDD')
-                   ELSE ymd END
-           || lpad((s2 * 2 + parity)::text, 3, '0');
+{rounds_sql}
+    -- y = l * fb + r: the new sequence half and (county, day) are l and r (or y in the 20 x 25
+    -- case); n17 % 2 is the kept parity
+    f := CASE WHEN r_idx IS NULL THEN n17 / 100000000000
+              ELSE ({_ints([int(c) for c in d.area_codes])})[1 + r / n_days] END * 100000000000
+         + CASE WHEN birth_shift THEN to_char(y0 + (r % n_days)::int, 'YYYYMMDD')::bigint
+                ELSE ymd END * 1000
+         + CASE WHEN fa = 20 THEN l * 25 + r ELSE l END * 2 + n17 % 2;
   END IF;
-  n17 := f17::bigint;
-  RETURN f17 || substr({chk}, 1 + (pg_temp.hm_check(n17) + dev) % 11, 1);
+  -- the check character keeps its deviation from the right one (0 for a valid input)
+  RETURN lpad(f::text, 17, '0')
+         || substr({chk}, 1 + (pg_temp.hm_check(f) + strpos({chk}, right(v, 1)) + 10
+                               - pg_temp.hm_check(n17)) % 11, 1);
 END $f$;
 
 CREATE OR REPLACE FUNCTION pg_temp.hm_phone(k bytea, v text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $f$
-DECLARE p bigint; rest bigint; y bigint; np bigint := {len(d.phone_prefixes)}; mid bigint;
-        tw text; {FEISTEL_VARS}
+-- Few statements (see hm_id). x = (high 4 digits) x (prefix, low 4 digits) for a known
+-- prefix, the 8 digits after an unknown one: either way l = the high 4 digits.
+DECLARE p bigint; fa bigint := 10000; fb bigint; l bigint; r bigint; kt bytea;
 BEGIN
-  IF v !~ '^[0-9]{{11}}$' THEN
+  IF NOT (length(v) = 11 AND ltrim(v, '0123456789') = '') THEN  -- no regex: see hm_id
     RETURN pg_temp.hm_digits(k, 'phx', v);
   END IF;
-  p := ({_ints(prefix_idx)})[1 + substr(v, 1, 3)::int];
-  rest := substr(v, 4)::bigint;
+  p := ({_ints(prefix_idx)})[1 + left(v, 3)::int]; l := right(v, 8)::bigint;
   IF p < 0 THEN  -- an unknown prefix is kept: the 8 other digits are permuted
-    tw := 'ph|' || substr(v, 1, 3); fa := 10000; fb := 10000; x := rest;
-  ELSE  -- (high 4 digits) x (prefix, low 4 digits)
-    tw := 'ph'; fa := 10000; fb := np * 10000; x := (rest / 10000) * fb + p * 10000 + rest % 10000;
+    kt := k || convert_to('ph|' || left(v, 3), 'UTF8'); fb := 10000; r := l % 10000;
+  ELSE
+    kt := k || convert_to('ph', 'UTF8'); fb := {len(d.phone_prefixes)} * 10000;
+    r := p * 10000 + l % 10000;
   END IF;
-{feistel}
-  IF p < 0 THEN
-    RETURN substr(v, 1, 3) || lpad(y::text, 8, '0');
-  END IF;
-  mid := y % (np * 10000);
-  RETURN (({_ints([int(x) for x in d.phone_prefixes])})[1 + mid / 10000])::text
-         || lpad((y / (np * 10000))::text, 4, '0') || lpad((mid % 10000)::text, 4, '0');
+  l := l / 10000;
+{rounds_sql}
+  RETURN CASE WHEN p < 0 THEN left(v, 3)
+              ELSE (({_ints([int(x) for x in d.phone_prefixes])})[1 + r / 10000])::text END
+         || lpad(l::text, 4, '0') || lpad((r % 10000)::text, 4, '0');
 END $f$;
 
 CREATE OR REPLACE FUNCTION pg_temp.hm_u32(h bytea, o integer) RETURNS bigint
