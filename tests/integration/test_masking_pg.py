@@ -123,22 +123,28 @@ def test_the_sql_matches_the_python_reference_row_by_row(db: psycopg.Connection[
     assert report.rows == sum(t.rows for t in report.tables) > 20_000
 
 
+@pytest.mark.parametrize("written_anew", [False, True])
 @pytest.mark.parametrize("mapped", [True, False])
 def test_a_column_of_few_values_is_masked_once_per_value_with_the_same_result(
-        db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, mapped: bool) -> None:
+        db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, mapped: bool,
+        written_anew: bool) -> None:
     """The visits' doctors (NOT NULL, a few hundred names over 5,970 rows): masked once per
-    name and joined back, or row by row: both give the reference's pseudonym of every row."""
+    name and joined back, or row by row, in a table updated or written anew: each way gives
+    the reference's pseudonym of every row, and loses no row."""
     db.autocommit = True
     db.execute("ANALYZE his.outpatient_visits")  # the choice reads pg_stats.n_distinct
     db.autocommit = False
     monkeypatch.setattr(planner, "MAP_MIN_ROWS", 1000 if mapped else 10**9)
+    monkeypatch.setattr(planner, "REWRITE_MIN_ROWS", 0 if written_anew else 10**12)
     policy = load_policy(HIS)
     query = "SELECT visit_id, doctor FROM his.outpatient_visits ORDER BY visit_id"
     before = _rows(db, query)
     the_plan = plan(policy, db)
     visits = next(t for t in the_plan.tables if t.table == "outpatient_visits")
+    assert bool(visits.clear) is written_anew
     assert visits.mapped == (["doctor"] if mapped else [])
-    assert (" FROM (SELECT x.d" in visits.statement) is mapped
+    assert (" FROM (SELECT x.d" in visits.statement) is (mapped and not written_anew)
+    assert ('"t1_m0" AS SELECT x.d' in visits.compute) is (mapped and written_anew)
     mask(db, policy, KEY, mask_plan=the_plan)
     key, dicts = ref.derive_key(KEY), policy.dictionaries
     assert _rows(db, query) == [(vid, ref.name(key, doctor, dicts)) for vid, doctor in before]

@@ -354,7 +354,8 @@ def staged_statements(schema: str, table: str, stage: str,
 
 
 def rewrite_statements(schema: str, table: str, stage: str, columns: Sequence[str],
-                       masked: dict[str, sql.Composable]
+                       masked: dict[str, sql.Composable],
+                       mapped: Sequence[tuple[str, sql.Composable]] = ()
                        ) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
     """(compute, clear, refill) for a table written anew instead of updated in place.
 
@@ -365,15 +366,36 @@ def rewrite_statements(schema: str, table: str, stage: str, columns: Sequence[st
     the table is emptied (TRUNCATE: same relation, owner, grants, comments and defaults; a new
     file) and filled again from the stage. The planner only chooses this where nothing else
     can tell the difference: see planner._rewritable.
+
+    MAPPED columns ((column, expression of ``x.d``): few distinct values, NOT NULL) are
+    masked once per value into a map table first (``<stage>_m<i>``: each distinct value and
+    its pseudonym, in the staging schema, dropped with it) and joined in the parallel compute:
+    a hash probe instead of a pseudonym per row. The map is a table and not a subquery
+    because a subquery that must not be pulled up (OFFSET 0) keeps the workers out. The join
+    is a LEFT JOIN falling back to the per-row expression, so a row can never be lost.
     """
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     names = [sql.Identifier(f"c{i}") for i in range(len(columns))]
+    values_of = dict(masked)
+    maps: list[sql.Composable] = []
+    joins: list[sql.Composable] = []
+    for i, (col, expr) in enumerate(mapped):
+        map_table = sql.SQL("{}.{}").format(sql.Identifier(STAGE_SCHEMA),
+                                            sql.Identifier(f"{stage}_m{i}"))
+        alias, column = sql.Identifier(f"m{i}"), sql.Identifier(col)
+        maps.append(sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT x.d, {} AS v FROM "
+                            "(SELECT DISTINCT t.{} AS d FROM {} AS t) AS x; ").format(
+            map_table, expr, column, target))
+        joins.append(sql.SQL(" LEFT JOIN {} AS {} ON {}.d = t.{}").format(
+            map_table, alias, alias, column))
+        values_of[col] = sql.SQL("coalesce({}.v, {})").format(alias, masked[col])
     values = [sql.SQL("{} AS {}").format(
-        masked.get(col, sql.SQL("t.{}").format(sql.Identifier(col))), name)
+        values_of.get(col, sql.SQL("t.{}").format(sql.Identifier(col))), name)
         for col, name in zip(columns, names, strict=True)]
     stage_table = sql.SQL("{}.{}").format(sql.Identifier(STAGE_SCHEMA), sql.Identifier(stage))
-    compute = sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} AS t").format(
-        stage_table, sql.SQL(", ").join(values), target)
+    compute = sql.Composed([*maps, sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} AS t{}"
+                                           ).format(stage_table, sql.SQL(", ").join(values),
+                                                    target, sql.Composed(joins))])
     clear = sql.SQL("TRUNCATE {}").format(target)
     refill = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
         target, sql.SQL(", ").join(sql.Identifier(c) for c in columns),
