@@ -372,7 +372,8 @@ def _expression(policy: Policy, name: str, method: Column, column: _LiveColumn,
             key, as_text, sql.Literal(method.birth == "shift"),
             sql.Literal(method.region == "shift"))
     elif isinstance(method, PhoneCn):
-        return sql.SQL("pg_temp.hm_phone({}, {})").format(key, as_text)
+        return sql.SQL("pg_temp.hm_phone({}, {}, {})").format(
+            key, as_text, sql.SQL(sqlgen.phone_table(policy.settings.rounds)))
     elif isinstance(method, Text):
         expr = _text(policy, method, as_text)
     elif isinstance(method, DateShift):
