@@ -257,3 +257,22 @@ def test_disk_needed_is_size_plus_ten_percent_or_max_wal_size() -> None:
     assert sel.disk_bytes == 52806701056 + 5280670105  # the incr restores the whole cluster
     small = parse_info((FIXTURES / "postgres" / "pgbackrest_info.json").read_text())[0]
     assert disk_needed(small.backups[0]) == 39898237 + (1 << 30)
+
+
+# --- a recorded catalogue ---------------------------------------------------------------------
+
+def test_recorded_lab_catalogue_across_two_timeline_switches() -> None:
+    """pgBackRest's real output after switchovers: the WAL range spans timelines 1 to 3 and is
+    counted by position, and a time target on timeline 1 picks the old backup with --set."""
+    stanza = info("info_lab_timeline.json")
+    latest = select_backup(stanza, RecoveryTarget("latest"))
+    assert latest.ok
+    assert latest.backup.label == "20261127-000852F"
+    assert (latest.wal.start, latest.wal.archive_max) == (
+        "000000030000000000000010", "000000030000000000000011")
+    assert latest.wal.segments == 2
+    assert latest.disk_bytes == 39_980_155 + (1 << 30)  # a small cluster: the 1 GiB margin
+    early = select_backup(stanza, at("2026-11-27 00:00:00+00:00"))
+    assert early.ok
+    assert early.backup.label == "20261126-235905F"
+    assert any("--set=20261126-235905F" in c for c in early.caveats)
