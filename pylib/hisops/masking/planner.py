@@ -120,7 +120,6 @@ class _Table:
     index: int
     schema: str
     table: str
-    live: dict[str, _LiveColumn]
     rows: int
     columns: list[ColumnPlan]
     masked: dict[str, sql.Composable]  # column -> its masked value, from t.column
@@ -157,8 +156,8 @@ def _table(policy: Policy, conn: psycopg.Connection[Any], index: int) -> _Table:
         raise policy.error(f"table {table.table} does not exist in the database",
                            ("tables", index, "table"))
     rows = _count(conn, table.schema_name, table.table_name)
-    found = _Table(index=index, schema=table.schema_name, table=table.table_name, live=live,
-                   rows=rows, columns=[], masked={}, mapped=[])
+    found = _Table(index=index, schema=table.schema_name, table=table.table_name, rows=rows,
+                   columns=[], masked={}, mapped=[])
     for name, method in table.columns.items():
         loc = ("tables", index, "columns", name)
         column = live.get(name)

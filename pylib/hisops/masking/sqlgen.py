@@ -86,18 +86,23 @@ def _u32(expr: str) -> str:
     return f"('x' || encode(substr({expr}, 1, 4), 'hex'))::bit(32)::bigint"
 
 
+def _round_hash(kt: str, i: int | str, other: str) -> str:
+    """The round function's hash: key and tweak KT, then the round number and the other half
+    as 8 bytes (int8send: no text conversion per round). One form for the hashed rounds and
+    the phones' tabulated ones, so the two cannot drift apart."""
+    return f"sha256({kt} || int8send(({i}::bigint << 40) | {other}))"
+
+
 def _round(i: int, target: str, other: str, modulus: str) -> str:
-    # the round number and the other half as 8 bytes (int8send: no text conversion per round)
-    h = f"sha256(kt || int8send(({i}::bigint << 40) | {other}))"
-    return f"  {target} := ({target} + {_u32(h)}) % {modulus};"
+    return f"  {target} := ({target} + {_u32(_round_hash('kt', i, other))}) % {modulus};"
 
 
-
-
-def _rounds(rounds: int) -> str:
+def _rounds(rounds: int, *, tabulated_odd: bool = False) -> str:
     """The round statements alone (halves l, r, moduli fa, fb, key and tweak kt set by the
-    caller): unrolled, one statement per round is the cheapest form measured."""
-    return "\n".join(_round(i, "l", "r", "fa") if i % 2 == 0 else _round(i, "r", "l", "fb")
+    caller): unrolled, one statement per round is the cheapest form measured. TABULATED_ODD:
+    the odd rounds read the known-prefix phones' table ft instead (_table_round)."""
+    return "\n".join(_round(i, "l", "r", "fa") if i % 2 == 0 else
+                     _table_round(i) if tabulated_odd else _round(i, "r", "l", "fb")
                      for i in range(rounds))
 
 
@@ -120,22 +125,18 @@ def phone_table(rounds: int) -> str:
     InitPlan: once per statement, in memory, handed to parallel workers as a parameter; never
     stored). Why: those rounds hash the 4-digit half, so 4 x 10,000 hashes per run replace 4
     per phone (one sha256 costs about 1.2 us, a lookup about 0.2 us)."""
-    hashed = (f"substr(sha256({KEY_EXPR} || convert_to('ph', 'UTF8') "
-              "|| int8send((i::bigint << 40) | l)), 1, 4)")
+    kt = f"{KEY_EXPR} || convert_to('ph', 'UTF8')"  # the tweak hm_phone gives this class
+    hashed = f"substr({_round_hash(kt, 'i', 'l')}, 1, 4)"
     return (f"(SELECT string_agg({hashed}, ''::bytea ORDER BY i, l) "  # noqa: S608 - integers
             f"FROM generate_series(1, {rounds - 1}, 2) AS i, "
             f"generate_series(0, {PHONE_HIGH - 1}) AS l)")
 
 
 def _feistel(rounds: int) -> str:
-    """PL/pgSQL statements permuting x in range(fa * fb) under key k and tweak tw into y.
-
-    Inlined into the functions that use it: a nested PL/pgSQL call costs about a microsecond
-    per row. Unrolled: one statement per round is the cheapest form measured."""
-    body = "\n".join(_round(i, "l", "r", "fa") if i % 2 == 0 else _round(i, "r", "l", "fb")
-                     for i in range(rounds))
+    """PL/pgSQL statements permuting x in range(fa * fb) under key k and tweak tw into y: the
+    body of hm_feistel (hm_id and hm_phone set their halves directly and use _rounds)."""
     return f"""  kt := k || convert_to(tw, 'UTF8'); l := x / fb; r := x % fb;
-{body}
+{_rounds(rounds)}
   y := l * fb + r;"""
 
 
@@ -149,8 +150,10 @@ def functions_sql(d: Dictionaries, rounds: int) -> str:
         prefix_idx[int(p)] = i
     feistel = _feistel(rounds)
     rounds_sql = _rounds(rounds)
-    table_rounds_sql = "\n".join(
-        _round(i, "l", "r", "fa") if i % 2 == 0 else _table_round(i) for i in range(rounds))
+    table_rounds_sql = _rounds(rounds, tabulated_odd=True)
+    # the county's slot in the perfect hash of the region codes (digits 1-6 of n17)
+    slot = (f"1 + (n17 / 100000000000 + ({_ints(disp)})[1 + n17 / 100000000000 % {len(disp)}])"
+            f" % {len(slot_code)}")
     chk = _lit(ID_CHECK)
     given = _ints([ord(c) for c in d.given_chars])
     return f"""
@@ -218,12 +221,8 @@ BEGIN
     f := (left(tw, 6) || substr(v, 7, 8) || substr(tw, 7, 3))::bigint;
   ELSE
     -- the county's index in the dictionary (NULL: unknown, kept) by the perfect hash
-    r_idx := CASE WHEN region_shift AND ({_ints(slot_code)})[1 + (n17 / 100000000000
-               + ({_ints(disp)})[1 + n17 / 100000000000 % {len(disp)}]) % {len(slot_code)}]
-               = n17 / 100000000000
-             THEN ({_ints(slot_idx)})[1 + (n17 / 100000000000
-               + ({_ints(disp)})[1 + n17 / 100000000000 % {len(disp)}]) % {len(slot_code)}]
-             END;
+    r_idx := CASE WHEN region_shift AND ({_ints(slot_code)})[{slot}] = n17 / 100000000000
+             THEN ({_ints(slot_idx)})[{slot}] END;
     IF birth_shift THEN
       y0 := make_date(yr, 1, 1); n_days := make_date(yr + 1, 1, 1) - y0;
       d_idx := make_date(yr, (ymd / 100 % 100)::int, (ymd % 100)::int) - y0;

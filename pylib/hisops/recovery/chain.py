@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from hisops.engines.postgres import SEGMENTS_PER_XLOGID
 from hisops.errors import InputError, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -283,8 +284,7 @@ class WalRange:
         if not self.start or not self.archive_max:
             return None
         first, last = segment_position(self.start), segment_position(self.archive_max)
-        per_log = 0x100  # 16 MB segments: 256 per log file (hisops.engines.postgres agrees)
-        return max(0, (last[0] - first[0]) * per_log + last[1] - first[1] + 1)
+        return max(0, (last[0] - first[0]) * SEGMENTS_PER_XLOGID + last[1] - first[1] + 1)
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,6 @@ class RestorePlan:
     eta: Eta
     clock: IncidentClock
     steps: tuple[Step, ...]
-    restore_command: tuple[str, ...]
     problems: tuple[str, ...]  # reasons the restore would fail as planned
     caveats: tuple[str, ...]  # what the engineer must know or do besides the steps
 
@@ -98,6 +97,11 @@ class RestorePlan:
     @property
     def target(self) -> RecoveryTarget:
         return self.selection.target
+
+    @property
+    def restore_command(self) -> tuple[str, ...]:
+        """The ``pgbackrest restore`` line the restore step runs (derived, never stored)."""
+        return restore_command(self.stanza, self.selection)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only; times in ISO 8601, UTC."""
@@ -220,7 +224,7 @@ def build_plan(*, database: str, stanza: StanzaInfo, target: RecoveryTarget,
         target_host=target_host, standby_hosts=standbys, selection=selection, disk=disk,
         hosts=_hosts(selection.backup, mode, target_host, standbys),
         eta=eta, clock=clock, steps=_steps(selection, mode, target_host, standbys, restore),
-        restore_command=restore, problems=tuple(problems), caveats=tuple(caveats))
+        problems=tuple(problems), caveats=tuple(caveats))
     log.info("restore plan for %s: %s on %s, %d problems", database, selection.backup.label,
              target_host, len(problems))
     return plan
