@@ -213,22 +213,26 @@ def plan(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | 
 def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: bool) -> None:
     if check:
         return
-    if plan.protected_hosts:
-        # the operator types the names of the protected hosts the run changes: reading them
-        # is the point (an environment name is typed from habit)
-        hosts = sorted(plan.protected_hosts)
+    hosts = list(plan.typed_confirmation)
+    if hosts:
+        # the operator types the names of the hosts: reading them is the point (an environment
+        # name, or "yes", is typed from habit). Protected hosts need it always; a runbook that
+        # destroys a host's current data (an in-place restore) names its hosts in `confirm`.
         wanted = ",".join(hosts)
+        protected = sorted(plan.protected_hosts)
         envs = sorted({str(inventory.host_vars(h).get("hisops_environment", "production"))
-                       for h in hosts})
+                       for h in protected})
+        what = (f"changes PROTECTED hosts of {', '.join(envs)}" if protected
+                else f"overwrites the data of {wanted}")
         if confirm is None and sys.stdin.isatty():
-            confirm = click.prompt(f"This run changes PROTECTED hosts of {', '.join(envs)}. "
-                                   f"Type their names ({wanted}) to proceed")
+            confirm = click.prompt(f"This run {what}. Type their names ({wanted}) to proceed")
         typed = sorted({part.strip() for part in (confirm or "").split(",") if part.strip()})
         if typed != hosts:
             shown = ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else "")
+            said = f" (you typed: {','.join(typed)})" if typed else ""
             raise ConfirmationRequired(
-                f"run changes protected hosts of {', '.join(envs)} ({shown}): confirm "
-                f"with --confirm {wanted}")
+                f"run {what.replace(wanted, '')}({shown}): confirm with --confirm "
+                f"{wanted}{said}".replace("  ", " "))
         return
     if yes:
         return
@@ -239,14 +243,51 @@ def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: b
         raise RefusedError("not confirmed")
 
 
-def _finish(outcome: Any, as_json: bool) -> None:
+def _with_drill(runbook: str, extra: tuple[str, ...]) -> tuple[str, ...]:
+    """``--drill`` is ``-e drill=true`` for a runbook that declares a drill mode."""
+    from hisops.errors import UsageError
+    from hisops.runbook.loader import find_runbook, load_runbook
+
+    loaded = load_runbook(find_runbook(runbook))
+    if "drill" not in loaded.runbook.parameters:
+        raise UsageError(f"--drill: runbook {loaded.runbook.name} has no drill mode "
+                         "(no 'drill' parameter)")
+    if any(item.split("=", 1)[0].strip() == "drill" for item in extra):
+        raise UsageError("--drill and -e drill=... given together: use one")
+    return (*extra, "drill=true")
+
+
+def _runbook_report(state: Any) -> str | None:
+    """The report the journaled run's runbook asks for (None when it cannot be loaded)."""
+    from hisops.runbook.loader import load_runbook
+
+    try:
+        return load_runbook(Path(state.runbook_path)).runbook.report
+    except Exception:  # a runbook moved or edited since: the timeline is still shown
+        return None
+
+
+def _run_report(state: Any, report: str | None) -> Any:
+    """The report a runbook asks for (``report:``), built from the run's journal."""
+    if report != "restore-timeline":
+        return None
+    from hisops.recovery.report import build_report
+
+    return build_report(state)
+
+
+def _finish(outcome: Any, as_json: bool, report: str | None = None) -> None:
     from hisops.reports.console import print_summary
     from hisops.reports.jsonout import run_state_dict
 
+    built = _run_report(outcome.state, report) if not outcome.state.check else None
     if as_json:
-        _json_out({**run_state_dict(outcome.state), "exit_code": int(outcome.exit_status)})
+        _json_out({**run_state_dict(outcome.state), "exit_code": int(outcome.exit_status),
+                   **({"report": built.to_dict()} if built is not None else {})})
     else:
         print_summary(outcome.state)
+        if built is not None:
+            click.echo(built.render())
     if outcome.exit_status != ExitStatus.SUCCESS:
         label = {"waiting": "waiting", "failed": "failed"}.get(outcome.status, outcome.status)
         click.echo(f"hisops: {label}: {outcome.detail}", err=True)
@@ -269,11 +310,14 @@ def _finish(outcome: Any, as_json: bool) -> None:
               help="shorthand for --waive unverified-backup: start although no restore of "
               "the database was verified recently (needs --reason)")
 @click.option("--reason", help="why the waived guards may fail (journaled)")
+@click.option("--drill", is_flag=True,
+              help="rehearse: the runbook's drill mode (-e drill=true), on unprotected hosts "
+              "only, with the same steps and timings")
 @click.pass_context
 def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | None,
         extra: tuple[str, ...], vault_file: Path | None, check: bool, yes: bool,
         confirm: str | None, operator: str | None, as_json: bool, waive: tuple[str, ...],
-        accept_unverified_backup: bool, reason: str | None) -> None:
+        accept_unverified_backup: bool, reason: str | None, drill: bool) -> None:
     """Run RUNBOOK: guards, then each step, journaled; resumable after a failure."""
     from hisops.errors import PreconditionFailed
     from hisops.reports.console import ConsoleReporter
@@ -281,6 +325,8 @@ def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | N
     from hisops.runbook.guards import check_waivers
 
     waivers = _waivers(waive, accept_unverified_backup, reason)
+    if drill:
+        extra = _with_drill(runbook, extra)
     prepared = _prepare(runbook, inventory, limit, extra, vault_file)
     check_waivers(prepared.plan, waivers)
     _confirm(prepared.plan, prepared.inventory, yes, confirm, check)
@@ -295,7 +341,7 @@ def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | N
             raise
         raise PreconditionFailed(refused.guard, f"{refused.detail} (to run anyway, if that is "
                                  f"safe: {waive_hint(waiver)}, journaled)") from None
-    _finish(outcome, as_json)
+    _finish(outcome, as_json, prepared.plan.runbook.runbook.report)
 
 
 @main_group.command()
@@ -328,7 +374,7 @@ def resume(ctx: click.Context, run_id: str, retry_step: str | None, skip_step: s
     outcome = engine.resume(run_id, prepared.plan, prepared.inventory, prepared.secrets,
                             retry_step=retry_step, skip_step=skip_step, reason=reason,
                             accept_plan_change=accept_plan_change)
-    _finish(outcome, as_json)
+    _finish(outcome, as_json, prepared.plan.runbook.runbook.report)
 
 
 @main_group.command()
@@ -380,11 +426,15 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     state = fold(run_id, _journal(ctx).records(run_id))
     if not state.timeline:
         raise InputError(f"no run {run_id} in the journal (see: hisops runs)")
+    built = _run_report(state, _runbook_report(state))
     if as_json:
-        _json_out(run_state_dict(state, timeline=True))
+        _json_out({**run_state_dict(state, timeline=True),
+                   **({"report": built.to_dict()} if built is not None else {})})
     else:
         print_timeline(state)
         print_summary(state)
+        if built is not None:
+            click.echo(built.render())
 
 
 @main_group.group()

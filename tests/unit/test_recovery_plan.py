@@ -84,9 +84,9 @@ def test_latest_target_restores_the_newest_set_without_a_target_option() -> None
 
 
 def test_in_place_steps_run_in_order() -> None:
+    # the emergency-restore runbook's own step ids: its journal and report use them
     assert step_ids(plan()) == [
-        "stop-damaged", "set-aside-datadir", "restore", "recover", "integrity-checks",
-        "open", "rebuild-standbys", "post-checks", "timeline-report"]
+        "stop", "set_aside", "restore", "recover", "checks", "open", "standby", "post_checks"]
 
 
 def test_hosts_touched_are_target_standbys_and_the_repository_read_only() -> None:
@@ -96,7 +96,7 @@ def test_hosts_touched_are_target_standbys_and_the_repository_read_only() -> Non
         ("pg-standby1", "standby", "write"),
         ("pg-standby2", "standby", "write"),
         ("pgBackRest repo1", "repository", "read-only")]
-    [rebuild] = [s for s in p.steps if s.id == "rebuild-standbys"]
+    [rebuild] = [s for s in p.steps if s.id == "standby"]
     assert rebuild.host == "pg-standby1, pg-standby2"
     assert "pg-primary" in rebuild.description
 
@@ -104,25 +104,25 @@ def test_hosts_touched_are_target_standbys_and_the_repository_read_only() -> Non
 # --- in place or on a new host -------------------------------------------------------------------
 
 
-def test_new_host_leaves_the_damaged_primary_alone_and_repoints_clients() -> None:
+def test_new_host_fences_the_damaged_primary_and_repoints_clients() -> None:
     p = plan(mode="new-host", target_host="pg-spare")
-    ids = step_ids(p)
-    assert "stop-damaged" not in ids
-    assert "set-aside-datadir" not in ids
-    assert ids == ["restore", "recover", "integrity-checks", "open", "repoint-clients",
-                   "rebuild-standbys", "post-checks", "timeline-report"]
-    assert all(s.host != "pg-primary" for s in p.steps)
-    [repoint] = [s for s in p.steps if s.id == "repoint-clients"]
-    assert "pg-spare" in repoint.description
+    assert step_ids(p) == ["stop", "set_aside", "restore", "recover", "checks", "open",
+                           "standby", "post_checks"]
+    assert all(s.host != "pg-primary" for s in p.steps if s.id != "stop")
+    [stop] = [s for s in p.steps if s.id == "stop"]
+    assert "fence" in stop.description
+    [opened] = [s for s in p.steps if s.id == "open"]
+    assert "re-point" in opened.description and "pg-spare" in opened.description
     assert any("fence" in c for c in p.caveats)  # two primaries must not take writes
     in_place = plan()
-    assert "repoint-clients" not in step_ids(in_place)
+    [opened] = [s for s in in_place.steps if s.id == "open"]
+    assert "re-point" not in opened.description
     assert not any("fence" in c for c in in_place.caveats)
 
 
 def test_without_standbys_there_is_no_rebuild_step_and_no_standby_host() -> None:
     p = plan(standby_hosts=[])
-    assert "rebuild-standbys" not in step_ids(p)
+    assert "standby" not in step_ids(p)
     assert [h.role for h in p.hosts] == ["target", "repository"]
 
 

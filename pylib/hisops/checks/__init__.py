@@ -30,6 +30,7 @@ _BUILTIN: dict[str, str] = {
     "verified_restore": "hisops.checks.evidence",
     "pg_patch_preflight": "hisops.patching.preflight",
     "unprotected": "hisops.checks.protection",
+    "restore_plan": "hisops.checks.restore_plan",
 }
 _REGISTERED: dict[str, CheckSpec] = {}
 

@@ -14,6 +14,10 @@ COLUMNS = ("host", "environment", "protected")
 
 
 def unprotected(ctx: CheckContext) -> CheckResult:
+    if str(ctx.args.get("applies", True)).lower() == "false":
+        # the runbook's mode does not need the guard (an emergency restore that is not a
+        # drill may touch production: it is confirmed and approved instead)
+        return CheckResult(notes=("does not apply to this run",))
     if not ctx.hosts:
         return CheckResult(problems=("no host matches the guard's pattern",))
     protected = set(ctx.inventory.any_protected(ctx.hosts))
@@ -36,6 +40,7 @@ SPEC = CheckSpec(
     name="unprotected",
     func=unprotected,
     required=frozenset(),
-    optional=frozenset({"reason"}),
-    summary="none of the guard's hosts is protected (hisops_protected); REASON says why not",
+    optional=frozenset({"reason", "applies"}),
+    summary="none of the guard's hosts is protected (hisops_protected); REASON says why not; "
+            "APPLIES false turns the guard off for this run's mode",
 )

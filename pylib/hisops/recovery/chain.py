@@ -268,6 +268,22 @@ class RecoveryTarget:
             f"{self.kind} {self.value}")
 
 
+def parse_target(text: str, *, time_hint: datetime | None = None) -> RecoveryTarget:
+    """The target as an operator types it: ``latest``, an ISO 8601 time with its UTC offset,
+    ``name:RESTORE_POINT`` or ``xid:TRANSACTION_ID``."""
+    value = text.strip()
+    if value in ("", "latest"):
+        return RecoveryTarget("latest", time_hint=time_hint)
+    for kind in ("name", "xid", "time"):
+        if value.startswith(f"{kind}:"):
+            return RecoveryTarget(kind, value[len(kind) + 1:].strip(), time_hint=time_hint)
+    if value[:1].isdigit():
+        return RecoveryTarget("time", value, time_hint=time_hint)
+    raise InputError(f"{text!r} is not a recovery target: latest, an ISO time with its UTC "
+                     "offset (2026-11-27 03:10:00+00:00), name:RESTORE_POINT or xid:NUMBER",
+                     field="target")
+
+
 @dataclass(frozen=True)
 class WalRange:
     """The WAL a restore of the selected backup replays."""

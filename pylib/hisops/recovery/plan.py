@@ -287,49 +287,53 @@ def _hosts(backup: Backup, mode: RestoreMode, target_host: str,
 
 def _steps(selection: Selection, mode: RestoreMode, target_host: str,
            standbys: tuple[str, ...], restore: tuple[str, ...]) -> tuple[Step, ...]:
+    """The emergency-restore runbook's steps, by the same ids (its journal and the timeline
+    report use them)."""
     sel, wal = selection, selection.wal
-    steps: list[Step] = []
     if mode == "in-place":
-        steps += [
-            Step("stop-damaged", target_host,
+        steps = [
+            Step("stop", target_host,
                  "Stop the damaged PostgreSQL instance so nothing writes while it is replaced"),
-            Step("set-aside-datadir", target_host,
+            Step("set_aside", target_host,
                  "Move its data directory aside (renamed, never deleted): evidence and a "
                  "way back"),
         ]
+    else:
+        steps = [
+            Step("stop", target_host,
+                 "Stop the instance on the new host, and the damaged primary if it answers "
+                 "(a fence: two primaries must never write)"),
+            Step("set_aside", target_host,
+                 "Move the new host's data directory aside (renamed, never deleted)"),
+        ]
     chain = " + ".join(b.type for b in sel.chain)  # the labels are listed above the steps
-    where = "the emptied data directory" if mode == "in-place" else (
-        "an empty data directory")
     steps.append(Step("restore", target_host,
-                      f"Restore the chain ({chain}) into {where} with pgBackRest",
-                      restore))
+                      f"Restore the chain ({chain}) into the emptied data directory with "
+                      "pgBackRest, archiving off", restore))
     until = "to the end of archived WAL" if sel.target.kind == "latest" else (
         f"to {sel.target.describe()}")
     steps.append(Step("recover", target_host,
-                      f"Start PostgreSQL, replay WAL from {wal.start or '?'} {until}, "
-                      "then promote to a new timeline"))
-    steps.append(Step("integrity-checks", target_host,
-                      "Check before anyone writes: pg_amcheck, row counts of key tables, "
-                      "smoke queries"))
+                      f"Start PostgreSQL closed to clients (no TCP listener), replay WAL from "
+                      f"{wal.start or '?'} {until}, then promote to a new timeline"))
+    steps.append(Step("checks", target_host,
+                      "Check before anyone writes: pg_amcheck over every heap and index, the "
+                      "application's smoke queries"))
     steps.append(Step("open", target_host,
-                      "Open the database to the applications" + (
-                          " (same address: clients reconnect)" if mode == "in-place" else "")))
-    if mode == "new-host":
-        steps.append(Step("repoint-clients", target_host,
-                          f"Re-point the applications' connections to {target_host}"))
+                      "Prove the new timeline is not in the archive, archive again on it, "
+                      "open to the applications" + (
+                          " (same address: clients reconnect)" if mode == "in-place" else
+                          f"; re-point the applications' connections to {target_host}")))
     if standbys:
         # they replayed WAL past what the restore keeps, so they cannot follow the new
         # timeline: rebuilding is the only way, whichever the target
-        steps.append(Step("rebuild-standbys", ", ".join(standbys),
-                          f"Rebuild each standby from the restored primary, streaming from "
-                          f"{target_host}"))
-    replication = ", standby replication" if standbys else ""
-    steps.append(Step("post-checks", target_host,
-                      f"Confirm archiving on the new timeline (pgbackrest check){replication}, "
-                      "and start a new full backup"))
-    steps.append(Step("timeline-report", target_host,
-                      "Report the timeline: each step's times, deadlines met or missed, "
-                      "the data lost"))
+        steps.append(Step("standby", ", ".join(standbys),
+                          f"Rebuild each standby from the restored primary (its data set "
+                          f"aside), until it streams from {target_host}"))
+    replication = "standby replication, " if standbys else ""
+    steps.append(Step("post_checks", target_host,
+                      f"Post-checks: {replication}replication slots, smoke queries; then the "
+                      "timeline report: each step against the clock, the data lost, what "
+                      "remains"))
     return tuple(steps)
 
 

@@ -231,6 +231,12 @@ class Runbook(Strict):
         default_factory=dict
     )
     targets: list[str] = Field(default_factory=list)
+    # hosts whose names the operator must type (--confirm) before a changing run, protected
+    # or not: work that destroys a host's current data (an in-place restore) is confirmed by
+    # naming the host, so a wrong -e host=... cannot go through on habit
+    confirm: str | None = None
+    # a report printed after the run (and by `hisops show`) from the run's journal
+    report: Literal["restore-timeline"] | None = None
     guards: list[Guard] = Field(default_factory=list)
     steps: Annotated[list[Step], Field(min_length=1)]
 

@@ -116,6 +116,14 @@ class Plan:
     lock_hosts: tuple[str, ...]
     protected_hosts: tuple[str, ...]
     hash: str
+    # hosts the runbook asks to be named with --confirm although they are not protected
+    confirm_hosts: tuple[str, ...] = ()
+
+    @property
+    def typed_confirmation(self) -> tuple[str, ...]:
+        """Every host whose name must be typed before a changing run: protected ones and the
+        ones the runbook names in ``confirm``."""
+        return tuple(sorted({*self.protected_hosts, *self.confirm_hosts}))
 
     @property
     def name(self) -> str:
@@ -135,6 +143,7 @@ class Plan:
         body["runbook_path"] = str(self.runbook.path)
         body["summary"] = self.runbook.runbook.summary
         body["protected_hosts"] = list(self.protected_hosts)
+        body["confirm_hosts"] = list(self.confirm_hosts)
         body["plan_hash"] = self.hash
         return body
 
@@ -336,18 +345,27 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
             idempotent=step.idempotent or _has_check(step) or not step.changes_hosts,
             changes_hosts=step.changes_hosts, timeout_s=step.timeout_s, retries=step.retries,
             retry_delay_s=step.retry_delay_s, action=action, rollback=rollback, **extra))
+    confirm: tuple[str, ...] = ()
+    if runbook.confirm is not None:
+        _, confirm = resolver.hosts(("confirm",), runbook.confirm)
+        if not confirm:
+            raise resolver.error(("confirm",), "matches no host: the hosts to confirm must "
+                                 "exist")
+        lock_hosts.extend(confirm)
     locks = tuple(dict.fromkeys(lock_hosts))
     protected = tuple(inventory.any_protected(locks))
     steps = _with_environment_approval(steps, inventory, protected)
     secret_names = tuple(sorted(secrets.values))
     guard_tuple, step_tuple = tuple(guards), tuple(steps)
     body = _hashed_body(loaded, limit, params, secret_names, guard_tuple, step_tuple, locks)
+    if confirm:  # only runbooks that ask for it hash it, so other plans keep their hashes
+        body["confirm_hosts"] = list(confirm)
     digest = hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     ).hexdigest()
     return Plan(runbook=loaded, inventory_path=inventory.source, limit=limit, params=params,
                 secret_names=secret_names, guards=guard_tuple, steps=step_tuple,
-                lock_hosts=locks, protected_hosts=protected, hash=digest)
+                lock_hosts=locks, protected_hosts=protected, hash=digest, confirm_hosts=confirm)
 
 
 FOUR_EYES_VAR = "hisops_four_eyes"

@@ -1,0 +1,154 @@
+"""``restore_plan``: the emergency restore's plan, read from the hosts before anything changes.
+
+It reads the repository's catalogue (``pgbackrest info``) on the repository host, the free
+space where the restored data goes on the target host, and the journal's passed restore drills,
+and builds :func:`hisops.recovery.build_plan`: the backup chain and WAL range that reach the
+target, the disk it needs, the hosts it touches, the ETA from measured drills and the level-1
+incident clock. Everything is read-only. A plan that cannot work (no backup reaches the target,
+a broken chain, an archive gap, too little disk) refuses the run before the damaged instance is
+stopped; a plan that misses a deadline still runs (there is no faster one) and says so.
+
+The plan is journaled with the guard result (its ``data``), so the timeline report after the
+run compares what was planned with what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hisops.checks import BadArgument, CheckContext, CheckResult, CheckSpec
+from hisops.errors import HisopsError
+from hisops.journal.records import EVIDENCE
+from hisops.recovery import (
+    RESTORE_MODES,
+    InfoFormatError,
+    NoBackupForTarget,
+    build_plan,
+    drill_timings,
+    parse_target,
+    stanza_info,
+)
+
+COLUMNS = ("step", "host", "what")
+INFO_TIMEOUT_S = 60
+
+
+def _text(args: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = args.get(name, default)
+    if not isinstance(value, str) or not value.strip():
+        raise BadArgument(name, f"a non-empty text is needed, not {value!r}")
+    return value.strip()
+
+
+def _incident_at(args: Mapping[str, Any], now: datetime) -> datetime:
+    value = args.get("incident_at") or ""
+    if not isinstance(value, str):
+        raise BadArgument("incident_at", f"an ISO 8601 time, not {value!r}")
+    if not value.strip():
+        return now
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadArgument("incident_at", f"{value!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise BadArgument("incident_at", f"{value!r} has no UTC offset "
+                          "(write it as 2026-11-27 03:05:00+08:00)")
+    return when
+
+
+def validate(args: Mapping[str, Any]) -> None:
+    for name in ("database", "host", "repository"):
+        _text(args, name)
+    try:
+        parse_target(str(args.get("target", "latest")))
+    except HisopsError as exc:
+        raise BadArgument("target", str(exc)) from None
+    if args.get("mode", "in-place") not in RESTORE_MODES:
+        raise BadArgument("mode", f"one of {', '.join(RESTORE_MODES)}")
+    _incident_at(args, datetime.now(UTC))
+
+
+def _run(ctx: CheckContext, host: str, command: str) -> str:
+    from hisops.executors import ssh as ssh_exec
+
+    conn = ssh_exec.connection_for(host, ctx.inventory.host_vars(host))
+    outcome = ssh_exec.run_command([conn], command, timeout_s=INFO_TIMEOUT_S)[host]
+    if outcome.rc != 0:
+        why = (outcome.stderr.strip().splitlines() or [outcome.detail or "no output"])[-1]
+        raise RuntimeError(f"{host}: {command.split(' -- ')[-1][:80]}: {why}")
+    return outcome.stdout
+
+
+def _free_bytes(ctx: CheckContext, host: str, data_dir: str) -> int | None:
+    # the filesystem of the data directory, or of its nearest existing parent (a crashed
+    # host may have lost the directory itself)
+    probe = (f"d={shlex.quote(data_dir)}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; "
+             "df -B1 --output=avail \"$d\" | tail -n 1")
+    out = _run(ctx, host, probe).strip()
+    return int(out) if out.isdigit() else None
+
+
+def _journal_evidence(ctx: CheckContext, kind: str, subject: str) -> list[dict[str, Any]]:
+    if ctx.journal is None:
+        return []
+    out = []
+    for record in ctx.journal.records(kinds=[EVIDENCE]):
+        payload = record.payload
+        if payload.get("type") == kind and payload.get("subject") == subject:
+            evidence = payload.get("evidence")
+            if isinstance(evidence, dict):
+                out.append(evidence)
+    return out
+
+
+def restore_plan(ctx: CheckContext) -> CheckResult:
+    args = ctx.args
+    database, host = _text(args, "database"), _text(args, "host")
+    repository = _text(args, "repository")
+    repo_user = _text(args, "repository_user", "pgbackrest")
+    data_dir = _text(args, "data_dir", "/var/lib/postgresql/15/main")
+    mode = str(args.get("mode", "in-place"))
+    drill = args.get("drill") is True or str(args.get("drill")).lower() == "true"
+    pattern = str(args.get("standbys") or "").strip()
+    standbys = tuple(ctx.inventory.hosts(pattern)) if pattern else ()
+    now = ctx.now if ctx.now.tzinfo is not None else ctx.now.replace(tzinfo=UTC)
+    target = parse_target(str(args.get("target", "latest")))
+    info_cmd = (f"runuser -u {shlex.quote(repo_user)} -- pgbackrest "
+                f"--stanza={shlex.quote(database)} --output=json info")
+    try:
+        info = stanza_info(_run(ctx, repository, info_cmd), database)
+    except InfoFormatError as exc:
+        return CheckResult(problems=(f"the repository's catalogue cannot be read: {exc}",))
+    free = _free_bytes(ctx, host, data_dir)
+    drills = drill_timings(_journal_evidence(ctx, "restore_drill", database),
+                           _journal_evidence(ctx, "backup", database))
+    try:
+        plan = build_plan(database=database, stanza=info, target=target,
+                          mode=mode,  # type: ignore[arg-type]  # validate() checked it
+                          target_host=host, standby_hosts=standbys,
+                          incident_at=_incident_at(args, now), now=now, drills=drills,
+                          free_bytes=free, drill=drill)
+    except NoBackupForTarget as exc:
+        return CheckResult(problems=(str(exc),), data={"target": target.describe()})
+    rows = tuple({"step": f"{n}. {s.id}", "host": s.host, "what": s.description}
+                 for n, s in enumerate(plan.steps, 1))
+    notes = tuple(line for line in plan.render().splitlines() if line.strip())
+    data = json.loads(json.dumps(plan.to_dict(), default=str))
+    return CheckResult(problems=plan.problems, notes=notes, columns=COLUMNS, rows=rows,
+                       data=data)
+
+
+SPEC = CheckSpec(
+    name="restore_plan",
+    func=restore_plan,
+    required=frozenset({"database", "host", "repository"}),
+    optional=frozenset({"target", "mode", "standbys", "repository_user", "data_dir",
+                        "incident_at", "drill"}),
+    summary="the emergency restore's plan (backup chain, WAL, disk, ETA, incident clock) "
+            "can reach the target",
+    validate=validate,
+)
