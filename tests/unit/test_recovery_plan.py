@@ -112,7 +112,8 @@ def test_new_host_fences_the_damaged_primary_and_repoints_clients() -> None:
     [stop] = [s for s in p.steps if s.id == "stop"]
     assert "fence" in stop.description
     [opened] = [s for s in p.steps if s.id == "open"]
-    assert "re-point" in opened.description and "pg-spare" in opened.description
+    assert "re-point" in opened.description
+    assert "pg-spare" in opened.description
     assert any("fence" in c for c in p.caveats)  # two primaries must not take writes
     in_place = plan()
     [opened] = [s for s in in_place.steps if s.id == "open"]

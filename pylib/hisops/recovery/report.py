@@ -57,6 +57,7 @@ class RestoreReport:
     timeline: int | None
     last_transaction_at: datetime | None
     stopped_at: datetime | None
+    stop: str  # how replay stopped, in words ("" when the log said nothing)
     data_loss: timedelta | None
     remaining: tuple[str, ...]
 
@@ -109,8 +110,7 @@ class RestoreReport:
                      + (f", opened on timeline {self.timeline}" if self.timeline else ""))
         if self.last_transaction_at is not None:
             lines.append(f"Last transaction kept: {_utc(self.last_transaction_at)}"
-                         + (f"; replay stopped at the first commit after the target, "
-                            f"{_utc(self.stopped_at)}" if self.stopped_at else ""))
+                         + (f"; {self.stop}" if self.stop else ""))
         if self.data_loss is not None:
             lines.append(f"Data loss window (RPO achieved): {span(self.data_loss)}, from the "
                          "last transaction kept to the incident")
@@ -152,8 +152,21 @@ def build_report(state: RunState) -> RestoreReport:
         timeline=_int(published.get("open", {}).get("timeline")
                       or recover.get("timeline")),
         last_transaction_at=last, stopped_at=_time(recover.get("stopped_at")),
+        stop=_stop_words(recover),
         data_loss=data_loss_window(incident, last) if last is not None else None,
         remaining=tuple(_remaining(state, published)))
+
+
+def _stop_words(recover: dict[str, Any]) -> str:
+    """How replay stopped, as PostgreSQL logged it."""
+    when = _time(recover.get("stopped_at"))
+    how, xid = recover.get("stopped_how"), recover.get("stopped_xid")
+    if recover.get("restore_point"):
+        return f"replay stopped at restore point {recover['restore_point']} ({_utc(when)})"
+    if when is None or not isinstance(how, str):
+        return ""
+    kept = "kept" if how.startswith("after") else "not kept"
+    return f"replay stopped {how} of transaction {xid} at {_utc(when)} ({kept})"
 
 
 def _remaining(state: RunState, published: dict[str, dict[str, Any]]) -> list[str]:
