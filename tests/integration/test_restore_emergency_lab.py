@@ -14,6 +14,9 @@ teardown re-instantiates.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,9 +24,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from hisops.lab import pgsetup
+from hisops.lab import containers, pgsetup
 from tests.fixtures.lab import Lab
-from tests.integration.helpers import env_with, hisops
+from tests.integration.helpers import env_with, hisops, last_run, start, wait_for_step
 
 pytestmark = pytest.mark.lab
 
@@ -65,11 +68,18 @@ def resubscribe(lab: Lab) -> None:
     # covers the whole schema, so a subscription would wait for it on the subscriber
     sql(lab, "his-db-1", f"DROP TABLE IF EXISTS {PROBE}")
     subscriber, primary = lab.host("his-db-3"), lab.host("his-db-1")
-    from hisops.lab import containers
-
     pgsetup.ensure_subscriber(containers.container_name(lab.settings, "his-db-3"), subscriber,
                               primary, lab.password)
     pgsetup.wait_subscription_synced(subscriber.pg, lab.password)
+
+
+def remove_damaged_copies(lab: Lab) -> None:
+    """The test's own hands: the copies the drill kept aside (the product never deletes them)
+    would otherwise pile up on the lab's disk run after run."""
+    for host in ("his-db-1", "his-db-2"):
+        subprocess.run(["podman", "exec", containers.container_name(lab.settings, host), "sh",
+                        "-c", "rm -rf /var/lib/postgresql/15/main.damaged-*"],
+                       check=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +92,7 @@ def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         assert result.rc == 0, f"{runbook}: {result.err}"
     yield env
     resubscribe(lab)
+    remove_damaged_copies(lab)
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +143,29 @@ def test_in_place_restore_without_the_typed_host_is_refused(
 
 def test_drill_restores_to_t_and_the_standby_streams_again(
         lab: Lab, env: dict[str, str], mistake: str) -> None:
-    result = hisops("run", "emergency-restore", "-e", f"target={mistake}", "--drill",
-                    "--confirm", "his-db-1", "--json", env=env, timeout=1800)
+    # the controller dies during the restore (SIGKILL of hisops and its children), then the
+    # engineer resumes: the run continues where it stopped and finishes
+    proc = start("run", "emergency-restore", "-e", f"target={mistake}", "--drill",
+                 "--confirm", "his-db-1", env=env)
+    try:
+        wait_for_step("restore", env=env, timeout=300)
+        time.sleep(6)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    run_id = str(last_run(env)["run_id"])
+    state = hisops("show", run_id, "--json", env=env).json()
+    assert state["status"] != "succeeded"
+    result = hisops("resume", run_id, "--json", env=env, timeout=1800)
     assert result.rc == 0, result.err
     body = result.json()
     assert body["status"] == "succeeded"
+    done_before = [s["id"] for s in state["steps"] if s["status"] in ("ok", "changed")]
+    assert done_before[:2] == ["stop", "set_aside"]  # not run again: see the journal
+    timeline = hisops("show", run_id, "--json", env=env).json()["timeline"]
+    starts = [r["payload"]["step"] for r in timeline if r["kind"] == "step.started"]
+    assert starts.count("stop") == 1
+    assert starts.count("set_aside") == 1
 
     # every row written before T is back; none written after T
     rows = sql(lab, "his-db-1", f"SELECT note, count(*) FROM {PROBE} GROUP BY note")  # noqa: S608

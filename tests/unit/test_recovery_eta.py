@@ -73,3 +73,18 @@ def test_data_loss_window_runs_from_last_replayed_commit_to_the_incident() -> No
     assert data_loss_window(incident, None) is None
     with pytest.raises(ValueError, match="UTC offset"):
         data_loss_window(datetime(2026, 11, 26, 3, 0), incident)
+
+
+def test_without_an_earlier_emergency_restore_the_other_steps_are_said_to_be_missing() -> None:
+    eta = estimate(50 * GB, drill_timings([drill("a", 10 * GB, 100, 20, 30)]))
+    assert eta.procedure_s is None
+    assert eta.seconds == pytest.approx(550)
+    assert "other steps (stop, set aside, open, standby rebuild) are not included" in eta.reason
+
+
+def test_the_other_steps_add_the_median_of_earlier_emergency_restores() -> None:
+    runs = (x for x in [40.0, 400.0, 60.0])  # a generator: read once, counted right
+    eta = estimate(50 * GB, drill_timings([drill("a", 10 * GB, 100, 20, 30)]), runs)
+    assert eta.procedure_s == pytest.approx(60)
+    assert eta.seconds == pytest.approx(550 + 60)
+    assert "median of 3 earlier emergency restore(s)" in eta.reason

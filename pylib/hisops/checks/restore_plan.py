@@ -22,7 +22,7 @@ from typing import Any
 
 from hisops.checks import BadArgument, CheckContext, CheckResult, CheckSpec
 from hisops.errors import HisopsError
-from hisops.journal.records import EVIDENCE
+from hisops.journal.records import EVIDENCE, RUN_STARTED
 from hisops.recovery import (
     RESTORE_MODES,
     InfoFormatError,
@@ -105,6 +105,36 @@ def _journal_evidence(ctx: CheckContext, kind: str, subject: str) -> list[dict[s
     return out
 
 
+# the emergency restore's steps whose time the drills' restore/recovery/check timings do not
+# cover: measured from earlier emergency-restore runs instead
+_AROUND_RESTORE = ("stop", "set_aside", "open", "standby", "post_checks")
+
+
+def _procedure_times(ctx: CheckContext, runbook: str = "emergency-restore") -> list[float]:
+    """Seconds each earlier successful emergency restore spent outside restore, recover and
+    checks (drills included: they run the same steps)."""
+    if ctx.journal is None:
+        return []
+    from hisops.journal.state import fold
+
+    started = [r.run_id for r in ctx.journal.records(kinds=[RUN_STARTED])
+               if r.payload.get("runbook") == runbook]
+    out = []
+    for run_id in started[-20:]:
+        state = fold(run_id, ctx.journal.records(run_id))
+        if state.status != "succeeded":
+            continue
+        total = 0.0
+        for step_id in _AROUND_RESTORE:
+            step = state.steps.get(step_id)
+            if step is None or not step.started_at or not step.ended_at:
+                continue
+            total += (datetime.fromisoformat(step.ended_at)
+                      - datetime.fromisoformat(step.started_at)).total_seconds()
+        out.append(round(total, 1))
+    return out
+
+
 def restore_plan(ctx: CheckContext) -> CheckResult:
     args = ctx.args
     database, host = _text(args, "database"), _text(args, "host")
@@ -131,7 +161,7 @@ def restore_plan(ctx: CheckContext) -> CheckResult:
                           mode=mode,  # type: ignore[arg-type]  # validate() checked it
                           target_host=host, standby_hosts=standbys,
                           incident_at=_incident_at(args, now), now=now, drills=drills,
-                          free_bytes=free, drill=drill)
+                          free_bytes=free, drill=drill, procedure_s=_procedure_times(ctx))
     except NoBackupForTarget as exc:
         return CheckResult(problems=(str(exc),), data={"target": target.describe()})
     rows = tuple({"step": f"{n}. {s.id}", "host": s.host, "what": s.description}

@@ -70,11 +70,17 @@ class Eta:
     restore_s: float | None = None
     recovery_s: float | None = None
     checks_s: float | None = None
+    # the rest of the procedure (stop, set aside, open, standby rebuild, post-checks), median
+    # of earlier emergency restores; None when none was measured
+    procedure_s: float | None = None
 
 
-def estimate(size_bytes: int, drills: Iterable[DrillTiming]) -> Eta:
+def estimate(size_bytes: int, drills: Iterable[DrillTiming],
+             procedure_s: Iterable[float] = ()) -> Eta:
     """ETA to restore SIZE_BYTES: size / median drill throughput + median recovery + median
-    checks. The median, not the mean: one drill slowed by a busy host should not move it."""
+    checks, plus the median time earlier emergency restores spent in their other steps
+    (PROCEDURE_S). The median, not the mean: one drill slowed by a busy host should not
+    move it."""
     if size_bytes <= 0:
         raise ValueError(f"the size to restore must be positive, not {size_bytes}")
     measured = [d for d in drills if d.throughput is not None]
@@ -87,15 +93,22 @@ def estimate(size_bytes: int, drills: Iterable[DrillTiming]) -> Eta:
     # later target replays more, which this allowance does not cover (said in the reason)
     recovery = _median(d.recovery_s for d in measured)
     checks = _median(d.checks_s for d in measured)
-    total = restore + (recovery or 0.0) + (checks or 0.0)
+    procedure = list(procedure_s)
+    around = _median(procedure)
+    total = restore + (recovery or 0.0) + (checks or 0.0) + (around or 0.0)
     many = "drill" if len(measured) == 1 else "drills"
     reason = (f"{len(measured)} {many}: median restore throughput {rate / 1e6:.1f} MB/s; "
               "replay of WAL beyond the backup's end is not included")
     if len(measured) == 1:
         reason += "; a single drill: the spread is unknown"
+    if around is not None:
+        reason += f"; the other steps: median of {len(procedure)} earlier emergency restore(s)"
+    else:
+        reason += ("; the other steps (stop, set aside, open, standby rebuild) are not "
+                   "included: no earlier emergency restore was measured (run a --drill)")
     log.debug("eta %.0f s for %d bytes from %d drills", total, size_bytes, len(measured))
     return Eta(round(total, 1), reason, len(measured), rate, round(restore, 1), recovery,
-               checks)
+               checks, None if around is None else round(around, 1))
 
 
 def data_loss_window(reference: datetime, last_replayed: datetime | None) -> timedelta | None:

@@ -129,7 +129,7 @@ class RestorePlan:
                     "drills": self.eta.drills,
                     "throughput_bytes_per_s": self.eta.throughput,
                     "restore_s": self.eta.restore_s, "recovery_s": self.eta.recovery_s,
-                    "checks_s": self.eta.checks_s},
+                    "checks_s": self.eta.checks_s, "procedure_s": self.eta.procedure_s},
             "clock": {
                 "level": clock.level.number, "started_at": _iso(clock.started_at),
                 "now": _iso(clock.now),
@@ -199,7 +199,8 @@ class RestorePlan:
 def build_plan(*, database: str, stanza: StanzaInfo, target: RecoveryTarget,
                mode: RestoreMode, target_host: str, standby_hosts: Sequence[str],
                incident_at: datetime, now: datetime, drills: Sequence[DrillTiming],
-               free_bytes: int | None, drill: bool) -> RestorePlan:
+               free_bytes: int | None, drill: bool,
+               procedure_s: Sequence[float] = ()) -> RestorePlan:
     """The plan to restore DATABASE from STANZA to TARGET on TARGET_HOST.
 
     Raises InputError for bad arguments and NoBackupForTarget when no backup can reach the
@@ -210,7 +211,7 @@ def build_plan(*, database: str, stanza: StanzaInfo, target: RecoveryTarget,
     standbys = _check_hosts(database, mode, target_host, standby_hosts, free_bytes)
     selection = select_backup(stanza, target)
     disk = DiskCheck(selection.disk_bytes, free_bytes)
-    eta = estimate(selection.backup.size, drills)
+    eta = estimate(selection.backup.size, drills, procedure_s)
     clock = incident_clock(incident_at, now, eta.seconds)
     restore = restore_command(stanza.name, selection)
     problems = list(selection.problems)
