@@ -207,11 +207,17 @@ def test_wrong_host_confirmed_is_refused_and_names_the_right_one(tmp_path: Path)
 
 
 def test_confirm_follows_the_host_parameter(tmp_path: Path) -> None:
-    # new-host mode onto the standby: the standby is the one whose data goes
-    result = run(tmp_path, "--drill", "-e", "mode=new-host", "-e", "host=his-db-2",
-                 "--confirm", "his-db-1")
+    # the host restored is the one whose data goes, whichever it is
+    result = run(tmp_path, "--drill", "-e", "host=his-db-2", "--confirm", "his-db-1")
     assert result.exit_code == 3, result.output
     assert "--confirm his-db-2" in result.stderr
+
+
+def test_new_host_mode_is_refused_as_bad_input_not_half_run(tmp_path: Path) -> None:
+    result = run(tmp_path, "--drill", "-e", "mode=new-host", "--confirm", "his-db-1")
+    assert result.exit_code == 2, result.output
+    assert "'new-host' is not one of: in-place" in result.stderr
+    assert journaled_runs(tmp_path) == []
 
 
 def test_drill_on_a_runbook_without_drill_mode_is_bad_usage(tmp_path: Path) -> None:
