@@ -39,6 +39,13 @@ def sql(lab: Lab, host: str, query: str, dbname: str = "his") -> list[tuple[Any,
         return cur.fetchall() if cur.description else []
 
 
+def sh(lab: Lab, host: str, script: str) -> subprocess.CompletedProcess[str]:
+    """Run SCRIPT as root on a lab host (the test's own hands, not the product's)."""
+    return subprocess.run(["podman", "exec", containers.container_name(lab.settings, host),
+                           "bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
 def wait_archived(lab: Lab, segment: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,9 +84,8 @@ def remove_damaged_copies(lab: Lab) -> None:
     """The test's own hands: the copies the drill kept aside (the product never deletes them)
     would otherwise pile up on the lab's disk run after run."""
     for host in ("his-db-1", "his-db-2"):
-        subprocess.run(["podman", "exec", containers.container_name(lab.settings, host), "sh",
-                        "-c", "rm -rf /var/lib/postgresql/15/main.damaged-*"],
-                       check=True, timeout=120)
+        removed = sh(lab, host, "rm -rf /var/lib/postgresql/15/main.damaged-*")
+        assert removed.returncode == 0, removed.stderr
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +202,12 @@ def test_drill_restores_to_t_and_the_standby_streams_again(
     report = body["report"]
     assert report["drill"] is True
     assert [s["id"] for s in report["steps"]] == [
-        "stop", "set_aside", "restore", "recover", "checks", "open", "standby", "post_checks"]
+        "fence", "stop", "prepare", "set_aside", "restore", "recover", "checks", "open",
+        "standby", "post_checks"]
+    statuses = {s["id"]: s["status"] for s in report["steps"]}
+    assert statuses["fence"] == statuses["prepare"] == "skipped"  # new-host mode only
     assert all(s["ended_after_s"] is not None and s["ended_after_s"] >= s["started_after_s"]
-               for s in report["steps"])
+               for s in report["steps"] if s["status"] != "skipped")
     assert [(d["name"], d["met"]) for d in report["deadlines"]] == [
         ("respond", True), ("solution", True), ("resolve", True)]
     assert report["elapsed_s"] > 0
@@ -215,3 +224,54 @@ def test_drill_restores_to_t_and_the_standby_streams_again(
     assert "EMERGENCY RESTORE DRILL" in shown.out
     assert "resolve  due" in shown.out
     assert "MISSED" not in shown.out
+
+
+@pytest.fixture
+def spare(lab: Lab, env: dict[str, str]) -> Iterator[str]:
+    """verify-1 as the spare host a new-host restore lands on; afterwards the lab is put back:
+    the spare's cluster dropped, his-db-1 started again and the repository pointed back at it
+    (the backup runbook's configure step, as an operator would)."""
+    yield "verify-1"
+    sh(lab, "verify-1", "pg_dropcluster 15 main --stop; "
+                        "rm -rf /var/lib/postgresql/15/main.damaged-*")
+    started = sh(lab, "his-db-1", "pg_ctlcluster 15 main status >/dev/null || "
+                                  "pg_ctlcluster 15 main start")
+    assert started.returncode == 0, started.stderr
+    result = hisops("run", "backup", "--yes", env=env, timeout=900)
+    assert result.rc == 0, result.err
+
+
+def test_new_host_drill_restores_latest_onto_a_spare_and_fences_the_primary(
+        lab: Lab, env: dict[str, str], spare: str) -> None:
+    # the last transaction before the primary's host "dies", archived
+    sql(lab, "his-db-1", "CREATE TABLE IF NOT EXISTS his.er_last (note text); "
+                         "INSERT INTO his.er_last VALUES ('written before the crash')")
+    ((segment,),) = sql(lab, "his-db-1", "SELECT pg_walfile_name(pg_switch_wal())",
+                        dbname="postgres")
+    wait_archived(lab, segment)
+
+    result = hisops("run", "emergency-restore", "-e", "mode=new-host", "-e", f"host={spare}",
+                    "-e", "primary=his-db-1", "-e", "standbys=", "--drill",
+                    "--confirm", spare, "--json", env=env, timeout=1800)
+    assert result.rc == 0, result.err
+    body = result.json()
+
+    # the spare is an open primary holding the last archived transaction, archiving again
+    assert sql(lab, spare, "SELECT pg_is_in_recovery()", dbname="postgres") == [(False,)]
+    assert sql(lab, spare, "SELECT note FROM his.er_last") == [("written before the crash",)]
+    ((failed, archived),) = sql(lab, spare, "SELECT failed_count, last_archived_wal "
+                                            "FROM pg_stat_archiver", dbname="postgres")
+    assert failed == 0
+    assert archived is not None
+    # the damaged primary is fenced: stopped, its data left as it was
+    status = sh(lab, "his-db-1", "pg_ctlcluster 15 main status")
+    assert status.returncode == 3, status.stdout
+    assert sh(lab, "his-db-1", "test -f /var/lib/postgresql/15/main/PG_VERSION").returncode == 0
+
+    report = body["report"]
+    assert [s["id"] for s in report["steps"]][:3] == ["fence", "stop", "prepare"]
+    assert {s["id"]: s["status"] for s in report["steps"]}["standby"] == "skipped"
+    assert any(r.startswith(f"point the applications (and any monitoring) at {spare}")
+               for r in report["remaining"])
+    assert any(r.startswith("his-db-1 is fenced") for r in report["remaining"])
+    assert any(r.startswith("no standby streams") for r in report["remaining"])

@@ -89,13 +89,13 @@ def test_in_place_steps_run_in_order() -> None:
         "stop", "set_aside", "restore", "recover", "checks", "open", "standby", "post_checks"]
 
 
-def test_hosts_touched_are_target_standbys_and_the_repository_read_only() -> None:
+def test_hosts_touched_are_target_standbys_and_the_repository_read_then_archived() -> None:
     p = plan()
     assert [(h.host, h.role, h.access) for h in p.hosts] == [
         ("pg-primary", "target", "write"),
         ("pg-standby1", "standby", "write"),
         ("pg-standby2", "standby", "write"),
-        ("pgBackRest repo1", "repository", "read-only")]
+        ("pgBackRest repo1", "repository", "read, then archive")]
     [rebuild] = [s for s in p.steps if s.id == "standby"]
     assert rebuild.host == "pg-standby1, pg-standby2"
     assert "pg-primary" in rebuild.description
@@ -105,12 +105,16 @@ def test_hosts_touched_are_target_standbys_and_the_repository_read_only() -> Non
 
 
 def test_new_host_fences_the_damaged_primary_and_repoints_clients() -> None:
-    p = plan(mode="new-host", target_host="pg-spare")
-    assert step_ids(p) == ["stop", "set_aside", "restore", "recover", "checks", "open",
-                           "standby", "post_checks"]
-    assert all(s.host != "pg-primary" for s in p.steps if s.id != "stop")
-    [stop] = [s for s in p.steps if s.id == "stop"]
-    assert "fence" in stop.description
+    p = plan(mode="new-host", target_host="pg-spare", primary="pg-primary")
+    assert step_ids(p) == ["fence", "stop", "prepare", "set_aside", "restore", "recover",
+                           "checks", "open", "standby", "post_checks"]
+    assert all(s.host != "pg-primary" for s in p.steps if s.id != "fence")
+    [fence] = [s for s in p.steps if s.id == "fence"]
+    assert fence.host == "pg-primary"
+    assert "--skip-step fence" in fence.description  # the way on when it is down
+    assert [(h.host, h.role) for h in p.hosts][:2] == [("pg-spare", "target"),
+                                                       ("pg-primary", "fenced")]
+    assert p.hosts[-1].access == "configure, archive"
     [opened] = [s for s in p.steps if s.id == "open"]
     assert "re-point" in opened.description
     assert "pg-spare" in opened.description
@@ -225,7 +229,7 @@ def test_to_dict_is_plain_json_with_utc_times() -> None:
     assert [x["name"] for x in d["clock"]["deadlines"]] == ["respond", "solution", "resolve"]
     assert d["clock"]["deadlines"][2]["due"] == "2026-11-26T01:00:00+00:00"
     assert [s["number"] for s in d["steps"]] == list(range(1, len(p.steps) + 1))
-    assert d["hosts"][-1]["access"] == "read-only"
+    assert d["hosts"][-1]["access"] == "read, then archive"
 
 
 def test_render_puts_the_problems_first_and_loud() -> None:

@@ -366,3 +366,17 @@ def test_unfinished_run_to_dict_is_json_too() -> None:
     assert row(build_report(s).render(), "restore") == [
         "restore", "+0:02:00", "-", "-", "running"]
     assert d["remaining"][0] == f"finish the procedure (stopped in restore): hisops resume {RUN}"
+
+
+def test_new_host_mode_lists_repointing_the_clients_and_the_fenced_primary() -> None:
+    st = state()
+    st.params.update(mode="new-host", host="verify-1", primary="his-db-1")
+    remaining = build_report(st).remaining
+    assert any(r.startswith("point the applications (and any monitoring) at verify-1")
+               for r in remaining)
+    assert any(r.startswith("his-db-1 is fenced") for r in remaining)
+
+
+def test_in_place_mode_does_not_ask_to_repoint_anything() -> None:
+    remaining = build_report(state()).remaining
+    assert not any("point the applications" in r or "fenced" in r for r in remaining)

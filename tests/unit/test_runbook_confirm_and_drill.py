@@ -213,10 +213,11 @@ def test_confirm_follows_the_host_parameter(tmp_path: Path) -> None:
     assert "--confirm his-db-2" in result.stderr
 
 
-def test_new_host_mode_is_refused_as_bad_input_not_half_run(tmp_path: Path) -> None:
-    result = run(tmp_path, "--drill", "-e", "mode=new-host", "--confirm", "his-db-1")
-    assert result.exit_code == 2, result.output
-    assert "'new-host' is not one of: in-place" in result.stderr
+def test_new_host_mode_confirms_the_new_host_not_the_damaged_primary(tmp_path: Path) -> None:
+    result = run(tmp_path, "--drill", "-e", "mode=new-host", "-e", "host=his-db-2",
+                 "--confirm", "his-db-1")
+    assert result.exit_code == 3, result.output
+    assert "--confirm his-db-2" in result.stderr
     assert journaled_runs(tmp_path) == []
 
 
@@ -312,3 +313,37 @@ def test_drill_on_production_is_refused_by_the_unprotected_guard_before_ssh(
         state = fold(run_id, journal.records(run_id))
     assert state.steps == {}
     assert [g.get("check") for g in state.guards if g.get("check")] == ["unprotected"]
+
+
+FOUR_EYES_PRODUCTION = INVENTORY.replace(
+    "        hisops_protected: true\n",
+    "        hisops_protected: true\n        hisops_four_eyes: true\n").replace(
+    "            prod-db-1: {}\n", "            prod-db-1: {}\n        prod_standby:\n"
+    "          hosts:\n            prod-db-2: {}\n")
+
+
+def test_a_real_restore_of_a_four_eyes_production_host_waits_for_a_second_person(
+        tmp_path: Path) -> None:
+    from hisops.runbook.session import prepare
+
+    inv = write(tmp_path, "hosts.yml", FOUR_EYES_PRODUCTION)
+    prepared = prepare(EMERGENCY, inv, given={"host": "prod-db-1", "primary": "prod-db-1",
+                                              "standbys": "prod_standby",
+                                              "repository": "backup-1"})
+    plan = prepared.plan
+    assert plan.typed_confirmation == ("prod-db-1", "prod-db-2")
+    first = plan.steps[0]
+    assert first.kind == "approval"
+    assert first.four_eyes  # the operator cannot approve their own run
+
+
+def test_a_drill_on_production_is_refused_by_its_guard_even_when_confirmed(
+        tmp_path: Path) -> None:
+    inv = write(tmp_path, "hosts.yml", FOUR_EYES_PRODUCTION)
+    env = {"HISOPS_JOURNAL": str(tmp_path / "journal.sqlite3")}
+    result = CliRunner().invoke(main_group, [
+        "run", str(EMERGENCY), "-i", str(inv), "--drill", "-e", "host=prod-db-1",
+        "-e", "primary=prod-db-1", "-e", "standbys=prod_standby",
+        "--confirm", "prod-db-1,prod-db-2"], env=env)
+    assert result.exit_code == 3, result.output
+    assert "a drill runs on unprotected hosts only" in " ".join(result.stderr.split())

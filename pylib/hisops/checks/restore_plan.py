@@ -107,7 +107,7 @@ def _journal_evidence(ctx: CheckContext, kind: str, subject: str) -> list[dict[s
 
 # the emergency restore's steps whose time the drills' restore/recovery/check timings do not
 # cover: measured from earlier emergency-restore runs instead
-_AROUND_RESTORE = ("stop", "set_aside", "open", "standby", "post_checks")
+_AROUND_RESTORE = ("fence", "stop", "prepare", "set_aside", "open", "standby", "post_checks")
 
 
 def _procedure_times(ctx: CheckContext, runbook: str = "emergency-restore") -> list[float]:
@@ -161,7 +161,8 @@ def restore_plan(ctx: CheckContext) -> CheckResult:
                           mode=mode,  # type: ignore[arg-type]  # validate() checked it
                           target_host=host, standby_hosts=standbys,
                           incident_at=_incident_at(args, now), now=now, drills=drills,
-                          free_bytes=free, drill=drill, procedure_s=_procedure_times(ctx))
+                          free_bytes=free, drill=drill, procedure_s=_procedure_times(ctx),
+                          primary=str(args.get("primary") or "") or None)
     except NoBackupForTarget as exc:
         return CheckResult(problems=(str(exc),), data={"target": target.describe()})
     rows = tuple({"step": f"{n}. {s.id}", "host": s.host, "what": s.description}
@@ -177,7 +178,7 @@ SPEC = CheckSpec(
     func=restore_plan,
     required=frozenset({"database", "host", "repository"}),
     optional=frozenset({"target", "mode", "standbys", "repository_user", "data_dir",
-                        "incident_at", "drill"}),
+                        "incident_at", "drill", "primary"}),
     summary="the emergency restore's plan (backup chain, WAL, disk, ETA, incident clock) "
             "can reach the target",
     validate=validate,

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 RestoreMode = Literal["in-place", "new-host"]
 RESTORE_MODES: tuple[RestoreMode, ...] = ("in-place", "new-host")
 DiskStatus = Literal["enough", "short", "unknown"]
-Access = Literal["write", "read-only"]
+# the repository is read during the restore and receives the new timeline's WAL after it
+Access = Literal["write", "read-only", "read, then archive", "configure, archive"]
 
 _WIDTH = 78  # render(): fits a terminal split in two and a phone's landscape screen
 _GB = 1_000_000_000  # decimal, like the MB/s of hisops.recovery.eta
@@ -58,7 +59,7 @@ class HostTouch:
     """One host the restore reaches, and what it does there."""
 
     host: str
-    role: Literal["target", "standby", "repository"]
+    role: Literal["target", "fenced", "standby", "repository"]
     access: Access
     what: str
 
@@ -200,7 +201,7 @@ def build_plan(*, database: str, stanza: StanzaInfo, target: RecoveryTarget,
                mode: RestoreMode, target_host: str, standby_hosts: Sequence[str],
                incident_at: datetime, now: datetime, drills: Sequence[DrillTiming],
                free_bytes: int | None, drill: bool,
-               procedure_s: Sequence[float] = ()) -> RestorePlan:
+               procedure_s: Sequence[float] = (), primary: str | None = None) -> RestorePlan:
     """The plan to restore DATABASE from STANZA to TARGET on TARGET_HOST.
 
     Raises InputError for bad arguments and NoBackupForTarget when no backup can reach the
@@ -223,8 +224,9 @@ def build_plan(*, database: str, stanza: StanzaInfo, target: RecoveryTarget,
     plan = RestorePlan(
         database=database, stanza=stanza.name, mode=mode, drill=drill,
         target_host=target_host, standby_hosts=standbys, selection=selection, disk=disk,
-        hosts=_hosts(selection.backup, mode, target_host, standbys),
-        eta=eta, clock=clock, steps=_steps(selection, mode, target_host, standbys, restore),
+        hosts=_hosts(selection.backup, mode, target_host, standbys, primary),
+        eta=eta, clock=clock,
+        steps=_steps(selection, mode, target_host, standbys, restore, primary),
         problems=tuple(problems), caveats=tuple(caveats))
     log.info("restore plan for %s: %s on %s, %d problems", database, selection.backup.label,
              target_host, len(problems))
@@ -273,21 +275,30 @@ def _check_hosts(database: str, mode: str, target_host: str, standby_hosts: Sequ
 
 
 def _hosts(backup: Backup, mode: RestoreMode, target_host: str,
-           standbys: tuple[str, ...]) -> tuple[HostTouch, ...]:
+           standbys: tuple[str, ...], primary: str | None = None) -> tuple[HostTouch, ...]:
     what = ("the damaged primary: stopped, its data directory set aside, restored in place"
             if mode == "in-place" else
             "new primary: restored into an empty data directory, then clients re-pointed")
     hosts = [HostTouch(target_host, "target", "write", what)]
+    if mode == "new-host":
+        hosts.append(HostTouch(primary or "the damaged primary", "fenced", "write",
+                               "stopped if it answers; its data is not touched"))
     hosts += [HostTouch(s, "standby", "write",
                         f"rebuilt from the restored primary and re-pointed to {target_host}")
               for s in standbys]
-    hosts.append(HostTouch(f"pgBackRest repo{backup.repo_key}", "repository", "read-only",
-                           "backup sets and archived WAL are read; nothing is written"))
+    repo_what = ("backup sets and archived WAL are read; once the restored primary opens, WAL "
+                 "of its new timeline is archived (never the running timeline's)")
+    if mode == "new-host":
+        repo_what += "; its stanza is pointed at the new primary"
+    hosts.append(HostTouch(f"pgBackRest repo{backup.repo_key}", "repository",
+                           "read, then archive" if mode == "in-place" else "configure, archive",
+                           repo_what))
     return tuple(hosts)
 
 
 def _steps(selection: Selection, mode: RestoreMode, target_host: str,
-           standbys: tuple[str, ...], restore: tuple[str, ...]) -> tuple[Step, ...]:
+           standbys: tuple[str, ...], restore: tuple[str, ...],
+           primary: str | None = None) -> tuple[Step, ...]:
     """The emergency-restore runbook's steps, by the same ids (its journal and the timeline
     report use them)."""
     sel, wal = selection, selection.wal
@@ -301,9 +312,14 @@ def _steps(selection: Selection, mode: RestoreMode, target_host: str,
         ]
     else:
         steps = [
-            Step("stop", target_host,
-                 "Stop the instance on the new host, and the damaged primary if it answers "
-                 "(a fence: two primaries must never write)"),
+            Step("fence", primary or "the damaged primary",
+                 "Fence the damaged primary: stop it if it answers (two primaries must never "
+                 "write); if it is down, record how it was fenced (resume --skip-step fence "
+                 "--reason)"),
+            Step("stop", target_host, "Stop the instance on the new host, if one runs"),
+            Step("prepare", target_host,
+                 "Prepare the new host: its cluster (created on a spare), pgBackRest, SSH "
+                 "trust, and the repository's stanza pointed at it"),
             Step("set_aside", target_host,
                  "Move the new host's data directory aside (renamed, never deleted)"),
         ]

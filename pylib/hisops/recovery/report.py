@@ -185,7 +185,17 @@ def _remaining(state: RunState, published: dict[str, dict[str, Any]]) -> list[st
         shown = path if ":" in path else f"{host}:{path}"
         out.append(f"damaged copy kept at {shown}: look for transactions after the target, "
                    "then remove it to free its space")
+    params = state.params
+    if params.get("mode") == "new-host" and state.status == "succeeded":
+        host, primary = params.get("host", "?"), params.get("primary", "?")
+        out.append(f"point the applications (and any monitoring) at {host}: it is the "
+                   "primary now")
+        out.append(f"{primary} is fenced (stopped, its data untouched): rebuild it as a "
+                   f"standby of {host}, or retire it")
     post = published.get("post_checks", {})
+    if state.status == "succeeded" and not post.get("replication"):
+        out.append("no standby streams from the restored primary: build one (until then "
+                   "there is no failover target)")
     logical = [s for s in post.get("slots", []) if s.get("type") == "logical"]
     if post.get("publications") and not logical:
         pubs = ", ".join(str(p) for p in post["publications"])
