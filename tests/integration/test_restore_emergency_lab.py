@@ -229,14 +229,18 @@ def test_drill_restores_to_t_and_the_standby_streams_again(
 @pytest.fixture
 def spare(lab: Lab, env: dict[str, str]) -> Iterator[str]:
     """verify-1 as the spare host a new-host restore lands on; afterwards the lab is put back:
-    the spare's cluster dropped, his-db-1 started again and the repository pointed back at it
-    (the backup runbook's configure step, as an operator would)."""
+    the spare's cluster dropped, his-db-1's container started again with its PostgreSQL, and
+    the repository pointed back at it (the backup runbook's configure step, as an operator
+    would)."""
     yield "verify-1"
     sh(lab, "verify-1", "pg_dropcluster 15 main --stop; "
                         "rm -rf /var/lib/postgresql/15/main.damaged-*")
+    subprocess.run(["podman", "start", containers.container_name(lab.settings, "his-db-1")],
+                   check=True, capture_output=True, timeout=120)
     started = sh(lab, "his-db-1", "pg_ctlcluster 15 main status >/dev/null || "
                                   "pg_ctlcluster 15 main start")
     assert started.returncode == 0, started.stderr
+    pgsetup.wait_ready(lab.host("his-db-1").pg, lab.password)
     result = hisops("run", "backup", "--yes", env=env, timeout=900)
     assert result.rc == 0, result.err
 
@@ -250,9 +254,20 @@ def test_new_host_drill_restores_latest_onto_a_spare_and_fences_the_primary(
                         dbname="postgres")
     wait_archived(lab, segment)
 
-    result = hisops("run", "emergency-restore", "-e", "mode=new-host", "-e", f"host={spare}",
-                    "-e", "primary=his-db-1", "-e", "standbys=", "--drill",
-                    "--confirm", spare, "--json", env=env, timeout=1800)
+    # the primary's host dies: its container is killed, sshd and all
+    subprocess.run(["podman", "kill", containers.container_name(lab.settings, "his-db-1")],
+                   check=True, capture_output=True, timeout=120)
+
+    first = hisops("run", "emergency-restore", "-e", "mode=new-host", "-e", f"host={spare}",
+                   "-e", "primary=his-db-1", "-e", "standbys=", "--drill",
+                   "--confirm", spare, "--json", env=env, timeout=1800)
+    assert first.rc == 1, first.err  # the fence cannot reach a dead host: nothing else ran
+    failed = first.json()
+    assert [(s["id"], s["status"]) for s in failed["steps"]] == [("fence", "failed")]
+    # the engineer fenced it another way and says how; the procedure goes on
+    result = hisops("resume", failed["run_id"], "--skip-step", "fence", "--reason",
+                    "host dead: container killed (the lab's power switch)", "--json",
+                    env=env, timeout=1800)
     assert result.rc == 0, result.err
     body = result.json()
 
@@ -263,13 +278,13 @@ def test_new_host_drill_restores_latest_onto_a_spare_and_fences_the_primary(
                                             "FROM pg_stat_archiver", dbname="postgres")
     assert failed == 0
     assert archived is not None
-    # the damaged primary is fenced: stopped, its data left as it was
-    status = sh(lab, "his-db-1", "pg_ctlcluster 15 main status")
-    assert status.returncode == 3, status.stdout
-    assert sh(lab, "his-db-1", "test -f /var/lib/postgresql/15/main/PG_VERSION").returncode == 0
+    resolutions = [r["payload"] for r in hisops("show", body["run_id"], "--json", env=env)
+                   .json()["timeline"] if r["kind"] == "step.resolution"]
+    assert [(r["step"], r["action"]) for r in resolutions] == [("fence", "skip")]
 
     report = body["report"]
-    assert [s["id"] for s in report["steps"]][:3] == ["fence", "stop", "prepare"]
+    assert [(s["id"], s["status"]) for s in report["steps"]][:3] == [
+        ("fence", "skipped"), ("stop", "ok"), ("prepare", "changed")]
     assert {s["id"]: s["status"] for s in report["steps"]}["standby"] == "skipped"
     assert any(r.startswith(f"point the applications (and any monitoring) at {spare}")
                for r in report["remaining"])

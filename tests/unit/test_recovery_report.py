@@ -380,3 +380,13 @@ def test_new_host_mode_lists_repointing_the_clients_and_the_fenced_primary() -> 
 def test_in_place_mode_does_not_ask_to_repoint_anything() -> None:
     remaining = build_report(state()).remaining
     assert not any("point the applications" in r or "fenced" in r for r in remaining)
+
+
+def test_a_step_skipped_on_resume_shows_who_skipped_it_and_why() -> None:
+    st = state()
+    st.resolutions.append({"step": "stop", "action": "skip", "operator": "dba-wang",
+                           "reason": "host dead: powered off at the PDU"})
+    report = build_report(st)
+    assert "on resume by dba-wang: host dead: powered off at the PDU" in report.render()
+    [stop] = [s for s in report.to_dict()["steps"] if s["id"] == "stop"]
+    assert stop["note"] == "dba-wang: host dead: powered off at the PDU"

@@ -26,6 +26,7 @@ class StepTime:
     status: str
     started: datetime | None
     ended: datetime | None
+    note: str = ""  # why a step was skipped on resume (journaled with the operator's name)
 
     def duration(self) -> timedelta | None:
         if self.started is None or self.ended is None:
@@ -75,7 +76,8 @@ class RestoreReport:
                        "ended_at": _iso(s.ended),
                        "started_after_s": _secs(_since(self.incident_at, s.started)),
                        "ended_after_s": _secs(_since(self.incident_at, s.ended)),
-                       "duration_s": _secs(s.duration())} for s in self.steps],
+                       "duration_s": _secs(s.duration()), "note": s.note}
+                      for s in self.steps],
             "deadlines": [{"name": d.name, "due": _iso(d.due), "met": d.met,
                            "margin_s": _secs(d.margin)} for d in self.deadlines],
             "target": self.target, "backup": self.backup, "timeline": self.timeline,
@@ -92,7 +94,7 @@ class RestoreReport:
         for s in self.steps:
             lines.append(f"  {s.id:<12} {_plus(self.incident_at, s.started):>10} "
                          f"{_plus(self.incident_at, s.ended):>10} {span(s.duration()):>10}  "
-                         f"{s.status}")
+                         f"{s.status}" + (f" on resume by {s.note}" if s.note else ""))
         if self.elapsed is not None:
             eta = f" (plan ETA {span(timedelta(seconds=self.eta_s))})" if self.eta_s else ""
             lines.append(f"Finished {_utc(self.finished_at)}: {span(self.elapsed)} after the "
@@ -128,7 +130,10 @@ def build_report(state: RunState) -> RestoreReport:
     published = _published(state)
     started = _time(state.started_at) or datetime.now(UTC)
     incident = _time(_get(plan, "clock", "started_at")) or started
-    steps = tuple(StepTime(s.id, s.status, _time(s.started_at), _time(s.ended_at))
+    skipped_by = {r.get("step"): f"{r.get('operator', '?')}: {r.get('reason', '')}"
+                  for r in state.resolutions if r.get("action") == "skip"}
+    steps = tuple(StepTime(s.id, s.status, _time(s.started_at), _time(s.ended_at),
+                           skipped_by.get(s.id, ""))
                   for s in sorted(state.steps.values(), key=lambda s: s.index))
     finished = _time(state.ended_at) if state.status == "succeeded" else None
     clock = incident_clock(incident, max(incident, finished or incident), None)
