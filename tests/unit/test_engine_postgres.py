@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hisops.engines import postgres
-from hisops.engines.base import BackupKind, ToolOutput
+from hisops.engines.base import BackupKind, Severity, ToolOutput
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "postgres"
 
@@ -323,3 +323,24 @@ def test_restore_eta_uses_the_mean_of_earlier_drills() -> None:
     assert "ETA 10 s at 10.0 MB/s (mean of the last 2" in postgres.restore_eta([8.0, 12.0],
                                                                             100_000_000)
     assert "no earlier drill" in postgres.restore_eta([], 100_000_000)
+
+
+def test_a_bpchar_index_flag_from_before_15_20_is_a_warning_to_reindex_not_corruption() -> None:
+    # recorded on the lab: pg_amcheck of PostgreSQL 15.20 on a character(18) unique index
+    # built under 15.18 (exit 2)
+    out = ToolOutput(fixture("pg_amcheck_bpchar_dedup_15_20.txt"), rc=2)
+    (finding,) = postgres.PostgresEngine().integrity_findings(out)
+    assert finding.severity is Severity.WARNING
+    assert finding.subject == 'btree index "his.his.patients_id_number_key"'
+    assert "REINDEX" in finding.problem
+
+
+def test_the_flag_beside_real_corruption_stays_an_error() -> None:
+    text = ('btree index "his.his.t_key":\n'
+            '    ERROR:  index "t_key" metapage incorrectly indicates that deduplication is safe\n'
+            'heap table "his.his.t", block 0, offset 3:\n'
+            '    xmin 1094795585 equals or exceeds next valid transaction ID 0:727\n'
+            'btree index "his.his.u_key":\n'
+            '    ERROR:  invalid line pointer storage in index "u_key"\n')
+    findings = postgres.PostgresEngine().integrity_findings(ToolOutput(text, rc=2))
+    assert [f.severity for f in findings] == [Severity.WARNING, Severity.ERROR, Severity.ERROR]

@@ -98,9 +98,18 @@ class PostgresEngine:
         subject, problems = "", []  # type: str, list[str]
 
         def flush() -> None:
-            if subject:
-                findings.append(Finding("amcheck", subject,
-                                        " ".join(problems) or "corruption reported"))
+            if not subject:
+                return
+            text = " ".join(problems) or "corruption reported"
+            if (any(_DEDUP_FLAG in p for p in problems)
+                    and all(_DEDUP_FLAG in p or p.startswith(_NOTE_PREFIXES) for p in problems)):
+                # the index's metapage flag, not its data: see _DEDUP_FLAG
+                findings.append(Finding(
+                    "amcheck", subject, f"{text} (a flag set when the index was built, before "
+                    "PostgreSQL stopped deduplicating character(n) indexes; its entries were not "
+                    "checked: REINDEX it)", Severity.WARNING))
+                return
+            findings.append(Finding("amcheck", subject, text))
 
         for line in output.stdout.splitlines():
             if not line.strip():
@@ -115,6 +124,15 @@ class PostgresEngine:
             findings.append(Finding("amcheck", "", f"pg_amcheck exited {output.rc}: "
                                     f"{_last_error_line(output)}"))
         return findings
+
+
+# PostgreSQL's minor releases of late 2026 (15.20 on the lab; backpatched to 14) rescinded
+# B-tree deduplication for character(n) columns: amcheck now reports an index built earlier as
+# "metapage incorrectly indicates that deduplication is safe". The table's rows are intact; the
+# index needs a REINDEX (upstream commit 18740523a and its backpatches; seen on the lab after
+# the patch runbook moved it from 15.18 to 15.20). Any other amcheck error is corruption.
+_DEDUP_FLAG = "metapage incorrectly indicates that deduplication is safe"
+_NOTE_PREFIXES = ("DETAIL:", "HINT:", "CONTEXT:")
 
 
 def _last_error_line(output: ToolOutput) -> str:

@@ -190,6 +190,8 @@ def _remaining(state: RunState, published: dict[str, dict[str, Any]]) -> list[st
         shown = path if ":" in path else f"{host}:{path}"
         out.append(f"damaged copy kept at {shown}: look for transactions after the target, "
                    "then remove it to free its space")
+    for warning in published.get("checks", {}).get("warnings", []):
+        out.append(f"{warning}")
     params = state.params
     if params.get("mode") == "new-host" and state.status == "succeeded":
         host, primary = params.get("host", "?"), params.get("primary", "?")

@@ -11,6 +11,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from hisops.engines.base import Severity, ToolOutput
+from hisops.engines.postgres import PostgresEngine
 from hisops.errors import HisopsError
 from hisops.recovery import parse_target, restore_command, select_backup, stanza_info
 from hisops.recovery.pglog import recovery_facts
@@ -31,6 +33,16 @@ def restore_selection(info_json: str, stanza: str, target: str) -> dict[str, Any
             "target_kind": wanted.kind}
 
 
+def integrity(result: dict[str, Any]) -> dict[str, list[str]]:
+    """pg_amcheck's result judged as a restore drill judges it (hisops.engines.postgres):
+    corruption is an error; an index flag that only needs a REINDEX is a warning."""
+    output = ToolOutput(str(result.get("stdout", "")), str(result.get("stderr", "")),
+                        int(result.get("rc", 1)))
+    findings = PostgresEngine().integrity_findings(output)
+    return {"errors": [f.one_line() for f in findings if f.severity is Severity.ERROR],
+            "warnings": [f.one_line() for f in findings if f.severity is Severity.WARNING]}
+
+
 def smoke_short(results: list[dict[str, Any]]) -> list[str]:
     """A finding for each smoke query that returned fewer rows than its min_rows."""
     out = []
@@ -48,4 +60,4 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"hisops_restore_selection": restore_selection,
                 "hisops_recovery_facts": recovery_facts,
-                "hisops_smoke_short": smoke_short}
+                "hisops_smoke_short": smoke_short, "hisops_integrity": integrity}
