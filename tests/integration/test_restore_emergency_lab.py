@@ -24,13 +24,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from hisops.lab import containers, pgsetup
+from hisops.lab import containers, lifecycle, pgsetup
 from tests.fixtures.lab import Lab
 from tests.integration.helpers import env_with, hisops, last_run, start, wait_for_step
 
 pytestmark = pytest.mark.lab
 
-PROBE = "his.er_probe"  # a constant: the f-strings below interpolate nothing else
+PROBE = "his.er_probe"  # constants: the f-strings below interpolate nothing else
+LAST = "his.er_last"
 
 
 def sql(lab: Lab, host: str, query: str, dbname: str = "his") -> list[tuple[Any, ...]]:
@@ -71,9 +72,9 @@ def resubscribe(lab: Lab) -> None:
             "WHERE schemaname = 'his'").fetchall()]
         if tables:
             conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
-    # the probe table exists on the primary only (DDL does not replicate): the publication
-    # covers the whole schema, so a subscription would wait for it on the subscriber
-    sql(lab, "his-db-1", f"DROP TABLE IF EXISTS {PROBE}")
+    # the tests' tables exist on the primary only (DDL does not replicate): the publication
+    # covers the whole schema, so a subscription would wait for them on the subscriber
+    sql(lab, "his-db-1", f"DROP TABLE IF EXISTS {PROBE}, {LAST}")
     subscriber, primary = lab.host("his-db-3"), lab.host("his-db-1")
     pgsetup.ensure_subscriber(containers.container_name(lab.settings, "his-db-3"), subscriber,
                               primary, lab.password)
@@ -235,11 +236,9 @@ def spare(lab: Lab, env: dict[str, str]) -> Iterator[str]:
     yield "verify-1"
     sh(lab, "verify-1", "pg_dropcluster 15 main --stop; "
                         "rm -rf /var/lib/postgresql/15/main.damaged-*")
-    subprocess.run(["podman", "start", containers.container_name(lab.settings, "his-db-1")],
-                   check=True, capture_output=True, timeout=120)
-    started = sh(lab, "his-db-1", "pg_ctlcluster 15 main status >/dev/null || "
-                                  "pg_ctlcluster 15 main start")
-    assert started.returncode == 0, started.stderr
+    # lab up starts the killed container again with its sshd and PostgreSQL (and changes
+    # nothing that runs)
+    lifecycle.up(lab.settings)
     pgsetup.wait_ready(lab.host("his-db-1").pg, lab.password)
     result = hisops("run", "backup", "--yes", env=env, timeout=900)
     assert result.rc == 0, result.err
@@ -248,8 +247,8 @@ def spare(lab: Lab, env: dict[str, str]) -> Iterator[str]:
 def test_new_host_drill_restores_latest_onto_a_spare_and_fences_the_primary(
         lab: Lab, env: dict[str, str], spare: str) -> None:
     # the last transaction before the primary's host "dies", archived
-    sql(lab, "his-db-1", "CREATE TABLE IF NOT EXISTS his.er_last (note text); "
-                         "INSERT INTO his.er_last VALUES ('written before the crash')")
+    sql(lab, "his-db-1", f"CREATE TABLE IF NOT EXISTS {LAST} (note text); "  # noqa: S608
+                         f"INSERT INTO {LAST} VALUES ('written before the crash')")
     ((segment,),) = sql(lab, "his-db-1", "SELECT pg_walfile_name(pg_switch_wal())",
                         dbname="postgres")
     wait_archived(lab, segment)
@@ -273,7 +272,7 @@ def test_new_host_drill_restores_latest_onto_a_spare_and_fences_the_primary(
 
     # the spare is an open primary holding the last archived transaction, archiving again
     assert sql(lab, spare, "SELECT pg_is_in_recovery()", dbname="postgres") == [(False,)]
-    assert sql(lab, spare, "SELECT note FROM his.er_last") == [("written before the crash",)]
+    assert sql(lab, spare, f"SELECT note FROM {LAST}") == [("written before the crash",)]  # noqa: S608
     ((failed, archived),) = sql(lab, spare, "SELECT failed_count, last_archived_wal "
                                             "FROM pg_stat_archiver", dbname="postgres")
     assert failed == 0
