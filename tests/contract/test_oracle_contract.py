@@ -1,4 +1,4 @@
-"""Contract: every query in hisops.engines.oracle_sql runs on a real Oracle server and returns
+"""Contract: every query in hisops.engines.oracle.sql runs on a real Oracle server and returns
 rows its converter accepts. The unit tests prove the converters on recorded rows; only this
 suite proves the recorded rows still look like what the views return.
 
@@ -18,8 +18,10 @@ import pytest
 
 from hisops.baselines.loader import load_baseline
 from hisops.baselines.model import OracleAudit, OracleParameter, OracleProfile
-from hisops.engines import oracle_baseline, oracle_opatch, oracle_sql
-from hisops.engines.oracle import corruption_findings
+from hisops.engines.oracle import baseline as oracle_baseline
+from hisops.engines.oracle import opatch as oracle_opatch
+from hisops.engines.oracle import sql as oracle_sql
+from hisops.engines.oracle.rman import corruption_findings
 
 
 @pytest.fixture(scope="module")

@@ -385,7 +385,7 @@ class _FakeOracle:
     def __init__(self, fixture: str) -> None:
         import json
 
-        from hisops.engines import oracle_baseline
+        from hisops.engines.oracle import baseline as oracle_baseline
 
         root = Path(__file__).resolve().parents[1] / "fixtures" / "oracle" / "baseline"
         data = json.loads((root / f"{fixture}.json").read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hisops.engines.base import BackupKind, BackupSet, Severity, ToolOutput, select_backup
-from hisops.engines.oracle import (
+from hisops.engines.oracle.rman import (
     CHECK_REPOSITORY,
     CHECK_VALIDATE,
     CHECK_WAL,
@@ -26,7 +26,7 @@ from hisops.engines.oracle import (
     rman_preview_script,
     rman_validate_script,
 )
-from hisops.engines.oracle_sql import (
+from hisops.engines.oracle.sql import (
     RowShapeError,
     archive_lag_from_row,
     backup_job_from_row,

@@ -17,10 +17,11 @@ import pytest
 
 from hisops.baselines.loader import load_baseline
 from hisops.baselines.model import OracleAudit, OracleParameter, OracleProfile
-from hisops.engines import oracle_baseline, oracle_baseline_sql
-from hisops.engines.oracle_baseline import OracleResult, evaluate, number
-from hisops.engines.oracle_baseline_sql import Snapshot, snapshot
-from hisops.engines.oracle_sql import RowShapeError
+from hisops.engines.oracle import baseline as oracle_baseline
+from hisops.engines.oracle import baseline_sql as oracle_baseline_sql
+from hisops.engines.oracle.baseline import OracleResult, evaluate, number
+from hisops.engines.oracle.baseline_sql import Snapshot, snapshot
+from hisops.engines.oracle.sql import RowShapeError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oracle" / "baseline"
 SHIPPED = Path(__file__).resolve().parents[2] / "baselines" / "oracle-his-production.yml"

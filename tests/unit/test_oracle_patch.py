@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from hisops.engines.base import Severity, ToolOutput
-from hisops.engines.oracle import UnreadableOutput
-from hisops.engines.oracle_opatch import (
+from hisops.engines.oracle.opatch import (
     REGISTRY_COLUMNS,
     ConflictKind,
     InstalledPatch,
@@ -34,7 +33,7 @@ from hisops.engines.oracle_opatch import (
     parse_prereq,
     sqlpatch_findings,
 )
-from hisops.engines.oracle_patch import (
+from hisops.engines.oracle.patch import (
     Action,
     DatabaseHome,
     Downtime,
@@ -48,7 +47,8 @@ from hisops.engines.oracle_patch import (
     plan_rollback,
     validate_plan,
 )
-from hisops.engines.oracle_sql import RowShapeError
+from hisops.engines.oracle.rman import UnreadableOutput
+from hisops.engines.oracle.sql import RowShapeError
 from hisops.errors import ParameterError, VerificationFailed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oracle"

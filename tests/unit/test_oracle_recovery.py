@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hisops.engines.oracle import UnreadableOutput
-from hisops.engines.oracle_failover import (
+from hisops.engines.oracle.failover import (
     DgConfiguration,
     choose_path,
     failover_commands,
@@ -25,13 +24,14 @@ from hisops.engines.oracle_failover import (
     parse_show_configuration,
     reinstate_commands,
 )
-from hisops.engines.oracle_recovery import (
+from hisops.engines.oracle.recovery import (
     RestoreFailure,
     oracle_restore_steps,
     oracle_until,
     parse_restore_log,
     rman_restore_script,
 )
+from hisops.engines.oracle.rman import UnreadableOutput
 from hisops.errors import ParameterError
 from hisops.recovery.chain import RecoveryTarget
 

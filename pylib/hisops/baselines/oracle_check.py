@@ -4,7 +4,7 @@ PostgreSQL hosts are read over SSH; an Oracle instance is read through its liste
 read-only monitoring account: the host's ``oracle_dsn`` (e.g. ``his-db-1:1521/HISPRD``),
 ``oracle_user`` (default ``hisops_monitor``, needs SELECT_CATALOG_ROLE and AUDIT_VIEWER) and
 the password from the secret ``HISOPS_SECRET_ORACLE_PASSWORD`` (environment or vault, never
-the inventory). The SQL and the judgement are ``hisops.engines.oracle_baseline``'s.
+the inventory). The SQL and the judgement are ``hisops.engines.oracle.baseline``'s.
 
 Verified on real-format fixtures only; no Oracle server runs here (see docs/oracle.md).
 """
@@ -23,7 +23,7 @@ DEFAULT_USER = "hisops_monitor"
 
 
 def connect(host_vars: Mapping[str, Any]) -> Any:
-    from hisops.engines.oracle_sql import connect as thin_connect
+    from hisops.engines.oracle.sql import connect as thin_connect
 
     dsn = host_vars.get("oracle_dsn")
     if not dsn:
@@ -38,7 +38,7 @@ def read_all(hosts: list[str], host_vars: Callable[[str], Mapping[str, Any]],
              connector: Callable[[Mapping[str, Any]], Any] | None = None,
              ) -> dict[str, tuple[Any, str]]:
     """host -> (snapshot, error), read in parallel (one connection per host, closed after)."""
-    from hisops.engines.oracle_baseline import collect
+    from hisops.engines.oracle.baseline import collect
 
     open_one = connector or connect
 
@@ -64,7 +64,7 @@ def _no_secret(text: str) -> str:
 
 
 def judge(item: Any, snapshot: Any, host_vars: Mapping[str, Any]) -> Result:
-    from hisops.engines.oracle_baseline import evaluate
+    from hisops.engines.oracle.baseline import evaluate
 
     verdict = evaluate(item, snapshot, facts={}, host_vars=host_vars)
     fix = verdict.fix

@@ -2,7 +2,7 @@
 
 :func:`evaluate` takes one ``oracle_parameter``, ``oracle_profile`` or ``oracle_audit`` item
 (:mod:`hisops.baselines.model`) and the snapshot :func:`collect` made
-(:mod:`hisops.engines.oracle_baseline_sql`), and returns an :class:`OracleResult`: ok, drift or
+(:mod:`hisops.engines.oracle.baseline_sql`), and returns an :class:`OracleResult`: ok, drift or
 error, what was expected and found, the exact SQL a DBA would run, and whether it takes a
 restart. Nothing here connects or changes anything.
 
@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from hisops.baselines import computed
 from hisops.baselines.model import OracleAudit, OracleParameter, OracleProfile
-from hisops.engines.oracle_baseline_sql import (
+from hisops.engines.oracle.baseline_sql import (
     ALL_SQL,
     AUDIT_POLICIES_SQL,
     PARAMETERS_SQL,

@@ -3,7 +3,7 @@
 Three queries (initialization parameters live and in the spfile, profile limits, unified audit
 policies), pure parsers from their rows (tuples in the column order of the SQL, as
 python-oracledb returns them) to one plain-dict snapshot, and :func:`collect` to run them on a
-thin-mode connection. :mod:`hisops.engines.oracle_baseline` judges baseline items against the
+thin-mode connection. :mod:`hisops.engines.oracle.baseline` judges baseline items against the
 snapshot; keeping reading and judging apart lets unit tests feed recorded rows
 (``tests/fixtures/oracle/baseline``) and lets ``tests/contract`` prove the rows a real server
 returns still parse. Columns follow the Oracle Database Reference 19c (V$SYSTEM_PARAMETER,
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from hisops.engines.oracle_sql import RowShapeError
+from hisops.engines.oracle.sql import RowShapeError
 
 if TYPE_CHECKING:
     import oracledb

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from hisops.engines.base import BackupKind, BackupSet, Finding, Severity, ToolOutput
-from hisops.engines.oracle_sql import block_corruption_from_row
+from hisops.engines.oracle.sql import block_corruption_from_row
 from hisops.errors import ParameterError, VerificationFailed
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Oracle side of the emergency restore: the in-place RMAN point-in-time restore, its log read
 back, and the ordered steps around it. Data Guard failover, the alternative, is in
-:mod:`hisops.engines.oracle_failover`.
+:mod:`hisops.engines.oracle.failover`.
 
-Pure functions, like :mod:`hisops.engines.oracle`: the roles run ``rman target /`` on the
+Pure functions, like :mod:`hisops.engines.oracle.rman`: the roles run ``rman target /`` on the
 damaged host as the oracle OS user (no password anywhere) with ``RMAN_ENVIRONMENT``; this
 module writes the script and reads the transcript. The restore assumes the **current control
 file survives** (a logical error, lost or corrupt datafiles): RMAN then needs no catalog, no
@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from hisops.engines.base import Finding
-from hisops.engines.oracle import (
+from hisops.engines.oracle.rman import (
     _CODE,
     _HEADER,
     CHECK_REPOSITORY,

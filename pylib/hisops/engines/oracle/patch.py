@@ -32,7 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from hisops.engines.base import Finding
-from hisops.engines.oracle_opatch import (
+from hisops.engines.oracle.opatch import (
     CHECK_OPATCH,
     DATAGUARD_STATS_SQL,
     REGISTRY_SQLPATCH_SQL,

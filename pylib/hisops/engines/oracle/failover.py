@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from hisops.engines.oracle import UnreadableOutput
+from hisops.engines.oracle.rman import UnreadableOutput
 from hisops.errors import ParameterError
 from hisops.recovery.chain import RecoveryTarget
 from hisops.recovery.plan import Step

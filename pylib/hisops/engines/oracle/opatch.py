@@ -3,9 +3,9 @@
 The Oracle patch roles run ``opatch lsinventory``, ``opatch prereq ...``, ``opatch version`` and
 ``datapatch -verbose`` on the hosts and read DBA_REGISTRY_SQLPATCH and V$DATAGUARD_STATS; these
 parsers and converters turn that into frozen dataclasses for the patch planner
-(:mod:`hisops.engines.oracle_patch`) and the verify steps. Like the RMAN parsers in
-:mod:`hisops.engines.oracle` they are strict: text they cannot read raises
-:class:`~hisops.engines.oracle.UnreadableOutput` instead of being taken for "nothing installed"
+(:mod:`hisops.engines.oracle.patch`) and the verify steps. Like the RMAN parsers in
+:mod:`hisops.engines.oracle.rman` they are strict: text they cannot read raises
+:class:`~hisops.engines.oracle.rman.UnreadableOutput` instead of being taken for "nothing installed"
 or "no conflict". Formats and their public sources: ``tests/fixtures/oracle/SOURCES.md``.
 
 OPatch and datapatch print English only with ``NLS_LANG=AMERICAN_AMERICA.AL32UTF8`` (a Chinese
@@ -25,8 +25,8 @@ from enum import StrEnum
 from typing import Any
 
 from hisops.engines.base import Finding, ToolOutput
-from hisops.engines.oracle import UnreadableOutput
-from hisops.engines.oracle_sql import RowShapeError, parse_interval
+from hisops.engines.oracle.rman import UnreadableOutput
+from hisops.engines.oracle.sql import RowShapeError, parse_interval
 
 log = logging.getLogger(__name__)
 
