@@ -3,7 +3,10 @@
 Pattern semantics (``db:&env_lab``, ``!standby``, ``--limit``) must be exactly Ansible's, so we
 use its implementation instead of writing our own. We add what Ansible lacks for our users:
 strict checking of YAML inventories with file and line in the error, and a named error for a
-group or host a runbook needs but the inventory does not have.
+group or host a runbook needs but the inventory does not have, and the engine groups
+``engine_oracle`` and ``engine_postgresql`` (every host in exactly one, by :func:`db_engine`), so
+one runbook serves both engines: ``{{ params.database }}:&engine_oracle`` for its RMAN steps,
+``...:&engine_postgresql`` for its pgBackRest ones.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class Inventory:
     def check_pattern(self, pattern: str, *, file: str | None = None,
                       field: str | None = None, line: int | None = None) -> None:
         """Every group or host named in ``pattern`` exists (wildcards and regexes excepted)."""
+        self.with_engine_groups(pattern)
         for raw in _TERM_SPLIT.split(pattern):
             term = raw.strip().lstrip("&!")
             if not term or term in ("all", "*") or any(c in term for c in "*?[~"):
@@ -138,6 +142,7 @@ class Inventory:
 
     def hosts(self, pattern: str, limit: str | None = None) -> list[str]:
         """Host names matching ``pattern`` (and ``limit``), in inventory order."""
+        self.with_engine_groups(pattern)
         self._manager.clear_pattern_cache()
         self._manager.subset(limit)
         try:
@@ -163,20 +168,54 @@ class Inventory:
                                            if not k.startswith("ansible_facts")}
         return dict(self._host_vars_cache[host])
 
+    def with_engine_groups(self, pattern: str) -> None:
+        """Add the engine groups to the loaded inventory the first time a pattern names one
+        (reading every host's variables is the slow part; most patterns never need it)."""
+        if ENGINE_GROUP_PREFIX in pattern:
+            self._engine_groups  # noqa: B018 - the cached property adds them once
+
     @cached_property
-    def _mentions_protection(self) -> bool:
-        """Whether any inventory file names ``hisops_protected`` at all; when none does, no
-        host can be protected and the per-host variable merge (slow at 1,000 hosts) is
-        skipped."""
+    def _engine_groups(self) -> dict[str, str]:
+        """host -> engine; the hosts are added to ``engine_<engine>`` groups of the loaded
+        inventory (in memory: the files are not changed, and playbooks never see them)."""
+        declared = self._mentions("hisops_engine")
+        engines: dict[str, str] = {}
+        groups = self.groups_by_host
+        for engine in ENGINES:
+            self._manager.add_group(ENGINE_GROUP_PREFIX + engine)
+        for host in sorted(self.host_names):
+            host_vars = self.host_vars(host) if declared else {}
+            engines[host] = db_engine(groups.get(host, ()), host_vars)
+            self._manager.add_host(host, group=ENGINE_GROUP_PREFIX + engines[host])
+        self.__dict__.pop("groups", None)  # the cached group list now has two more
+        self.__dict__.pop("groups_by_host", None)
+        return engines
+
+    def engine(self, host: str) -> str:
+        """The database engine of ``host``: ``oracle`` or ``postgresql``."""
+        if host not in self.host_names:
+            raise InventoryError(f"no host '{host}' in inventory", file=str(self.source))
+        return self._engine_groups[host]
+
+    def _mentions(self, word: str) -> bool:
+        """Whether any inventory file names ``word`` at all: when none does, the per-host
+        variable merge (slow at 1,000 hosts) can be skipped."""
         files = [self.source] if self.source.is_file() else [
             p for p in self.source.rglob("*") if p.is_file()]
+        needle = word.encode()
         for path in files:
             try:
-                if b"hisops_protected" in path.read_bytes():
+                if needle in path.read_bytes():
                     return True
             except OSError:
                 return True  # cannot tell: take the careful path
         return False
+
+    @cached_property
+    def _mentions_protection(self) -> bool:
+        """Whether any inventory file names ``hisops_protected``: when none does, no host can
+        be protected."""
+        return self._mentions("hisops_protected")
 
     def any_protected(self, hosts: Iterable[str]) -> list[str]:
         """Hosts whose variables mark them protected (``hisops_protected: true``)."""
@@ -194,6 +233,8 @@ def _first_reason(text: str) -> str:
 
 
 ORACLE_GROUP = "oracle"  # the engine groups of inventories/production.example
+ENGINES = ("oracle", "postgresql")
+ENGINE_GROUP_PREFIX = "engine_"  # engine_oracle, engine_postgresql: added by Inventory
 
 
 def db_engine(groups: Iterable[str], host_vars: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _BUILTIN: dict[str, str] = {
     "verified_restore": "hisops.checks.evidence",
     "pg_patch_preflight": "hisops.patching.preflight",
+    "oracle_patch_preflight": "hisops.patching.oracle_preflight",
     "unprotected": "hisops.checks.protection",
     "restore_plan": "hisops.checks.restore_plan",
 }

@@ -71,8 +71,10 @@ def coerce(name: str, spec: Parameter, value: Any, inventory: Inventory | None) 
     if spec.type == "host" and inventory is not None and result not in inventory.host_names:
         raise ParameterError(f"no host '{result}' in inventory {inventory.source}", field=where)
     if spec.type == "group" and inventory is not None:
-        # a union of groups ("db_standby:db_replica") is accepted: each one must exist
-        for group in str(result).split(":"):
+        # a union of groups ("db_standby:db_replica"), narrowed by intersections or exclusions
+        # ("db_standby:&engine_oracle") is accepted: each group named must exist
+        inventory.with_engine_groups(str(result))
+        for group in (g.lstrip("&!") for g in str(result).split(":")):
             if group not in inventory.groups:
                 raise ParameterError(f"no group '{group}' in inventory {inventory.source}",
                                      field=where)

@@ -43,6 +43,7 @@ from hisops.engines.oracle.opatch import (
     opatch_version_findings,
     release_of,
 )
+from hisops.engines.oracle.sqlplus import query_script
 from hisops.errors import ParameterError
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,12 @@ def _sqlplus(home: str, sid: str, *lines: str) -> str:
     return f"{_env(home, sid)} {home}/bin/sqlplus -S -L / as sysdba <<'EOF'\n{body}\nEOF"
 
 
+def _query(home: str, sid: str, sql: str) -> str:
+    """A query whose result the role reads as CSV (:func:`hisops.engines.oracle.sqlplus.rows`)."""
+    return (f"{_env(home, sid)} {home}/bin/sqlplus -S -L / as sysdba <<'EOF'\n"
+            f"{query_script(sql)}EOF")
+
+
 def _opatch(home: str, args: str, *, in_patch: str = "") -> str:
     cd = f"cd {in_patch} && " if in_patch else ""
     return f"{cd}{_env(home)} {home}/OPatch/opatch {args}"
@@ -323,7 +330,7 @@ class _Builder:
                  downtime=self.down(h), home=home, db=False)
 
     def wait_lag(self, h: DatabaseHome, home: str) -> None:
-        self.add(h, Action.WAIT_APPLY_LAG, _sqlplus(home, h.sid, DATAGUARD_STATS_SQL + ";"),
+        self.add(h, Action.WAIT_APPLY_LAG, _query(home, h.sid, DATAGUARD_STATS_SQL),
                  changes=False, downtime=Downtime.NONE, home=home,
                  note=f"repeat until apply_lag_findings(limit={self.estate.apply_lag_limit}) "
                       "is empty")
@@ -371,8 +378,7 @@ class _Builder:
         self.add(h, Action.DATAPATCH, f"{_env(home, h.sid)} {home}/OPatch/datapatch -verbose",
                  changes=True, downtime=Downtime.ONLINE, home=home,
                  note="primary only; parse_datapatch(...).findings() must be empty")
-        self.add(h, Action.VERIFY_SQLPATCH, _sqlplus(home, h.sid, "SET LINESIZE 400 "
-                                                     "PAGESIZE 100", REGISTRY_SQLPATCH_SQL + ";"),
+        self.add(h, Action.VERIFY_SQLPATCH, _query(home, h.sid, REGISTRY_SQLPATCH_SQL),
                  changes=False, downtime=Downtime.NONE, home=home,
                  note=f"sqlpatch_findings(patch_id={self.estate.target.patch_id}, "
                       f"action={action!r}, version={version!r}) must be empty")
@@ -423,8 +429,8 @@ def plan_patch(estate: Estate, *, hosts: Collection[str] | None = None,
                   changes=False, downtime=Downtime.NONE, db=False)
     for h in pending:
         if h.role is Role.PHYSICAL_STANDBY:
-            b.add(h, Action.CHECK_APPLY_LAG, _sqlplus(h.oracle_home, h.sid, DATAGUARD_STATS_SQL
-                                                      + ";"), changes=False,
+            b.add(h, Action.CHECK_APPLY_LAG, _query(h.oracle_home, h.sid, DATAGUARD_STATS_SQL),
+                  changes=False,
                   downtime=Downtime.NONE, note=f"under {estate.apply_lag_limit} before starting")
     new = estate.new_home or ""
     if out_of_place:
@@ -506,6 +512,32 @@ def plan_rollback(estate: Estate) -> OraclePatchPlan:
     plan = OraclePatchPlan("rollback", target, estate.strategy, tuple(b.steps))
     validate_plan(plan, estate)
     return plan
+
+
+def plan_host_rollback(estate: Estate, host: str, *, patch_installed: bool) -> OraclePatchPlan:
+    """Put the binaries of ``host``'s databases back after a failed apply on that host, before
+    datapatch has run (the dictionary is untouched, so no SQL rollback): in place
+    ``opatch rollback`` when the patch is in the home (``patch_installed``, read again after the
+    failure), out of place a switch back to the old home. The databases start as they were
+    (a standby mounted or read only, its apply on). Steps that stop what a failure has already
+    stopped may fail; the role running this plan tolerates those (stop_*), not the others."""
+    _check_names(estate)
+    homes = [h for h in estate.homes if h.host == host]
+    if not homes:
+        raise ParameterError(f"no database of {host} in the estate", field="host")
+    b = _Builder(estate)
+    for group in _groups(homes):
+        old = group[0].oracle_home
+        if estate.strategy is Strategy.OUT_OF_PLACE:
+            b.group(group, estate.new_home or "", old, None)
+        elif patch_installed:
+            b.group(group, old, old, Action.ROLLBACK_PATCH)
+        else:  # nothing reached the home: bring the databases back as they were
+            for h in group:
+                b.start(h, old)
+                if h.role is Role.PHYSICAL_STANDBY:
+                    b.apply_control(h, old, on=True)
+    return OraclePatchPlan("rollback", estate.target, estate.strategy, tuple(b.steps))
 
 
 def _home_step(plan: OraclePatchPlan, h: DatabaseHome) -> int | None:
