@@ -17,21 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hisops.baselines.evaluate import Result
-
-PASSWORD_ENV = "HISOPS_SECRET_ORACLE_PASSWORD"  # noqa: S105 - the variable's name, not a password
-DEFAULT_USER = "hisops_monitor"
+from hisops.engines.oracle.connect import PASSWORD_ENV
 
 
 def connect(host_vars: Mapping[str, Any]) -> Any:
-    from hisops.engines.oracle.sql import connect as thin_connect
+    """A thin-mode connection with the login :mod:`hisops.engines.oracle.connect` builds (the
+    password from the environment or an ansible-vault file, a wallet for TLS)."""
+    from hisops.engines.oracle.connect import connect_host
 
-    dsn = host_vars.get("oracle_dsn")
-    if not dsn:
-        raise LookupError("no oracle_dsn in the inventory for this host")
-    password = os.environ.get(PASSWORD_ENV)
-    if not password:
-        raise LookupError(f"no password: set {PASSWORD_ENV} (or pass it from the vault)")
-    return thin_connect(str(dsn), str(host_vars.get("oracle_user") or DEFAULT_USER), password)
+    return connect_host(str(host_vars.get("inventory_hostname") or "this host"), host_vars)
 
 
 def read_all(hosts: list[str], host_vars: Callable[[str], Mapping[str, Any]],
