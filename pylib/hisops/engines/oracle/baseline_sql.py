@@ -5,7 +5,7 @@ policies), pure parsers from their rows (tuples in the column order of the SQL, 
 python-oracledb returns them) to one plain-dict snapshot, and :func:`collect` to run them on a
 thin-mode connection. :mod:`hisops.engines.oracle.baseline` judges baseline items against the
 snapshot; keeping reading and judging apart lets unit tests feed recorded rows
-(``tests/fixtures/oracle/baseline``) and lets ``tests/contract`` prove the rows a real server
+(``tests/fixtures/oracle/baseline``) and lets ``tests/oracle_live`` prove the rows a real server
 returns still parse. Columns follow the Oracle Database Reference 19c (V$SYSTEM_PARAMETER,
 V$SPPARAMETER, DBA_PROFILES, AUDIT_UNIFIED_ENABLED_POLICIES, V$OPTION).
 

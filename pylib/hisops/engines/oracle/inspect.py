@@ -7,7 +7,7 @@ on any other shape) and a pure ``judge_<area>(items, thresholds)`` returning ``F
 :func:`collect` runs the queries on one connection and :func:`snapshot_from_rows` turns
 their rows into an :class:`InspectionSnapshot`; :func:`judge_all` judges a snapshot. Reading
 and judging stay apart so unit tests feed recorded rows (``tests/fixtures/oracle/inspect``)
-and ``tests/contract`` can run every query of ``INSPECTION_SQL`` with ``BINDS[name]`` and feed
+and ``tests/oracle_live`` can run every query of ``INSPECTION_SQL`` with ``BINDS[name]`` and feed
 each row to ``CONVERTERS[name]``.
 
 Ages and percentages are computed by the server (``SYSDATE - end_time``, used net of

@@ -3,7 +3,7 @@
 Each query has two halves: a pure ``*_from_row`` converter (a tuple as python-oracledb returns it
 -> a frozen dataclass) that unit tests feed with recorded tuples, and a thin I/O function taking
 an open connection. Keeping them apart is what lets the parsing be tested here, where no Oracle
-server runs, and lets ``tests/contract`` prove against a real server that the queries still
+server runs, and lets ``tests/oracle_live`` prove against a real server that the queries still
 return rows of the shape the converters expect.
 
 Times: Oracle ``DATE`` columns carry no zone; python-oracledb returns them as naive datetimes in
