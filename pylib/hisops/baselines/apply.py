@@ -4,6 +4,10 @@ The fix runs through the runbook engine like any change: guards, host locks, the
 protected-environment confirmation, resume after an interruption. Only the hosts with
 something to fix are touched, and each gets exact values (``desired.py``), so a second apply
 finds nothing to do and starts no run at all.
+
+An Oracle host is given the fix SQL the check wrote for each drifting item
+(:func:`oracle_desired_state`), which the ``oracle_baseline`` role runs through
+``sqlplus / as sysdba``; what needs a person, or only a restart, stays "left over" and printed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,35 @@ from hisops.errors import ExitStatus
 from hisops.inventory import Inventory
 from hisops.journal import Journal
 from hisops.journal.records import EVIDENCE
+
+# what an Oracle fix needs for the role to run it: nothing more, or a restart hisops reports
+# (the role never restarts Oracle); "manual" fixes are printed for a DBA, never run
+ORACLE_RUNNABLE = ("none", "restart")
+
+
+def oracle_desired_state(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """host -> ``{"oracle": {"statements": [{item, sql, needs}]}, "items": [...]}``; hosts with
+    work only.
+
+    One statement per line of a drifting item's ``fix`` (a NOAUDIT fix may hold several), for
+    items whose fix needs nothing more or a restart and has SQL. A restart-only drift without
+    SQL (the spfile already holds the value) and every manual fix are left over.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for host in report["hosts"]:
+        statements: list[dict[str, str]] = []
+        items: list[str] = []
+        for row in host["results"]:
+            fix = str(row.get("fix") or "")
+            if (row["status"] != "drift" or row.get("fix_mode") != "auto"
+                    or row.get("needs") not in ORACLE_RUNNABLE or not fix.strip()):
+                continue
+            items.append(row["item"])
+            statements += [{"item": row["item"], "sql": line.strip(), "needs": row["needs"]}
+                           for line in fix.splitlines() if line.strip()]
+        if items:
+            out[host["host"]] = {"oracle": {"statements": statements}, "items": items}
+    return out
 
 
 def _left_over(report: dict[str, Any], fixing: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,16 +78,20 @@ def apply_baseline(name: str, inventory: Inventory, *, limit: str | None, check:
 
     loaded = load_baseline(name)
     before = run_check(loaded, inventory, limit=limit, journal=journal)
-    fixing = desired_state(before)
+    oracle = loaded.baseline.engine == "oracle"
+    fixing = oracle_desired_state(before) if oracle else desired_state(before)
     left = _left_over(before, fixing)
     result: dict[str, Any] = {"baseline": loaded.name, "check_before": before["run_id"],
                               "hosts": sorted(fixing), "run_id": None, "check": check,
                               "left_over": left, "changes": {}, "check_after": None}
     if not quiet:
         console.print_fix_plan(before, fixing, left)
-        if loaded.baseline.engine == "oracle" and left:
-            console.print_note("Oracle: hisops prints each fix (the SQL above) for a DBA to run; "
-                               "it does not apply Oracle baselines yet")
+        if oracle and left:
+            console.print_note("Oracle: what apply does not fix needs a DBA (the SQL above) or "
+                               "a restart of the instance, which hisops never does")
+        if oracle and allow_restart and fixing:
+            console.print_note("Oracle: --allow-restart has no effect; a parameter written to "
+                               "the spfile is reported as restart pending")
     if not fixing:
         result["exit_code"] = 0
         return result
