@@ -209,20 +209,22 @@ def test_an_unreadable_log_is_a_failure() -> None:
     assert "rman exited 127" in out["failure"]
 
 
-def test_marker_of_the_same_restore_skips_another_refuses() -> None:
+def test_marker_of_the_same_run_skips_another_runs_restore_is_set_aside() -> None:
     marker = json.dumps({"target": UNTIL, "incident": "run-1", "log": "/x/r.log",
                          "opened_at": "2026-03-10T05:08:00Z"})
     same = F.restore_marker(marker, UNTIL, "run-1")
-    assert same == {"skip": True, "message": (
+    assert same == {"skip": True, "earlier": False, "message": (
         f"the database was already restored to {UNTIL} and opened at 2026-03-10T05:08:00Z "
         "(log /x/r.log): nothing to do again")}
-    other = F.restore_marker(marker, "latest (complete recovery: all archived and online "
-                             "redo)", "run-1")
-    assert other["skip"] is False
-    assert "would be a second RESETLOGS" in other["message"]
-    assert F.restore_marker(marker, UNTIL, "run-2")["skip"] is False
-    assert F.restore_marker("{not json", UNTIL)["skip"] is False
-    assert F.restore_marker("[1]", UNTIL) == {"skip": False,
+    other_target = F.restore_marker(marker, "latest (complete recovery: all archived and "
+                                    "online redo)", "run-1")
+    assert (other_target["skip"], other_target["earlier"]) == (False, True)
+    assert "keeps that record aside" in other_target["message"]
+    other_run = F.restore_marker(marker, UNTIL, "run-2")
+    assert (other_run["skip"], other_run["earlier"]) == (False, True)
+    assert "incident run-1" in other_run["message"]
+    assert F.restore_marker("{not json", UNTIL)["earlier"] is False
+    assert F.restore_marker("[1]", UNTIL) == {"skip": False, "earlier": False,
                                               "message": "the restore marker holds no "
                                                          "restore record"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hisops.journal.state import RunState, StepState
+from hisops.journal.state import NO_HOSTS, RunState, StepState
 from hisops.recovery.pglog import recovery_facts
 from hisops.recovery.report import RestoreReport, build_report
 
@@ -390,3 +390,13 @@ def test_a_step_skipped_on_resume_shows_who_skipped_it_and_why() -> None:
     assert "on resume by dba-wang: host dead: powered off at the PDU" in report.render()
     [stop] = [s for s in report.to_dict()["steps"] if s["id"] == "stop"]
     assert stop["note"] == "dba-wang: host dead: powered off at the PDU"
+
+
+def test_steps_of_the_other_engine_are_left_out_of_the_timeline() -> None:
+    s = state()
+    s.steps["oracle_restore"] = StepState(id="oracle_restore", index=99, status="skipped",
+                                          detail=NO_HOSTS)
+    s.steps["fence"] = StepState(id="fence", index=-1, status="skipped", detail="when is false")
+    ids = [step.id for step in build_report(s).steps]
+    assert "oracle_restore" not in ids
+    assert ids[0] == "fence"  # skipped by its own condition: still part of the procedure

@@ -10,6 +10,12 @@ stopped; a plan that misses a deadline still runs (there is no faster one) and s
 
 The plan is journaled with the guard result (its ``data``), so the timeline report after the
 run compares what was planned with what happened.
+
+An Oracle host (the inventory's engine groups) is planned by RMAN itself from its catalogue:
+this check then says so, proves the target can be given to RMAN (a time needs the host's zone,
+``oracle_host_tz``; a transaction id is refused: Oracle stops at an SCN, not a transaction) and
+refuses new-host mode (for Oracle that is a Data Guard failover, which the ``oracle_assess`` step
+weighs). The RMAN preview is the verify-backup runbook's, not repeated here.
 """
 
 from __future__ import annotations
@@ -135,9 +141,44 @@ def _procedure_times(ctx: CheckContext, runbook: str = "emergency-restore") -> l
     return out
 
 
+def _oracle_plan(ctx: CheckContext, host: str) -> CheckResult:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from hisops.engines.oracle.recovery import oracle_until
+
+    args = ctx.args
+    problems: list[str] = []
+    if str(args.get("mode", "in-place")) != "in-place":
+        problems.append(f"{host} runs Oracle: restore it in place; a new host for Oracle is a "
+                        "Data Guard failover (the oracle_assess step weighs it)")
+    zone_name = str(ctx.inventory.host_vars(host).get("oracle_host_tz") or "")
+    target = parse_target(str(args.get("target", "latest")))
+    zone = None
+    if zone_name:
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"{host}: oracle_host_tz {zone_name!r} is not a time zone")
+    try:
+        until = oracle_until(target, host_tz=zone)
+    except HisopsError as exc:
+        problems.append(f"{host}: {exc}")
+        until = None
+    notes: tuple[str, ...] = (
+        f"{host} runs Oracle: RMAN restores from its own catalogue (RESTORE, RECOVER, OPEN "
+        "RESETLOGS) in the oracle_restore step; the oracle_assess step reads the Data Guard "
+        "broker first and says whether a failover would be faster",)
+    if until is not None:
+        notes += (f"recovery: {until.described}",)
+    return CheckResult(problems=tuple(problems), notes=notes,
+                       data={"engine": "oracle", "target": target.describe()})
+
+
 def restore_plan(ctx: CheckContext) -> CheckResult:
     args = ctx.args
     database, host = _text(args, "database"), _text(args, "host")
+    if ctx.inventory.engine(host) == "oracle":
+        return _oracle_plan(ctx, host)
     repository = _text(args, "repository")
     repo_user = _text(args, "repository_user", "pgbackrest")
     data_dir = _text(args, "data_dir", "/var/lib/postgresql/15/main")

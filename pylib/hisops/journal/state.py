@@ -16,6 +16,10 @@ from hisops.journal.records import Record
 FINISHED_OK = frozenset({"ok", "changed", "skipped"})
 
 
+# the detail of a step whose hosts pattern matched none (another engine's step, an empty group)
+NO_HOSTS = "no hosts match"
+
+
 @dataclass
 class StepState:
     id: str

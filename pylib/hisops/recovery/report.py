@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hisops.journal.state import RunState
+from hisops.journal.state import NO_HOSTS, RunState
 from hisops.recovery.clock import incident_clock, span
 from hisops.recovery.eta import data_loss_window
 
@@ -132,9 +132,12 @@ def build_report(state: RunState) -> RestoreReport:
     incident = _time(_get(plan, "clock", "started_at")) or started
     skipped_by = {r.get("step"): f"{r.get('operator', '?')}: {r.get('reason', '')}"
                   for r in state.resolutions if r.get("action") == "skip"}
+    # a step that matched no host belongs to the other engine (the Oracle steps of a PostgreSQL
+    # restore, and back): not part of this procedure's timeline
     steps = tuple(StepTime(s.id, s.status, _time(s.started_at), _time(s.ended_at),
                            skipped_by.get(s.id, ""))
-                  for s in sorted(state.steps.values(), key=lambda s: s.index))
+                  for s in sorted(state.steps.values(), key=lambda s: s.index)
+                  if not (s.status == "skipped" and s.detail == NO_HOSTS))
     finished = _time(state.ended_at) if state.status == "succeeded" else None
     clock = incident_clock(incident, max(incident, finished or incident), None)
     # respond is met when the procedure started (showing the plan and starting it is the

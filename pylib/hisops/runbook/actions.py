@@ -20,6 +20,7 @@ from hisops.executors import ssh as ssh_exec
 from hisops.executors.inventory import ResolvedHosts
 from hisops.executors.results import HostOutcome, HostStatus
 from hisops.inventory import Inventory
+from hisops.journal.state import NO_HOSTS
 from hisops.runbook.expressions import ExpressionError, render
 from hisops.runbook.planner import PlannedAction
 from hisops.secrets import SecretStore
@@ -87,7 +88,7 @@ def _failure_detail(hosts: Mapping[str, HostOutcome]) -> str:
 def run_action(action: PlannedAction, ctx: ActionContext, *, ident: str,
                timeout_s: int | None, expect: Mapping[str, Any] | None = None) -> ActionResult:
     if not action.hosts:
-        return ActionResult(status="skipped", hosts={}, detail="no hosts match")
+        return ActionResult(status="skipped", hosts={}, detail=NO_HOSTS)
     if action.kind == "ssh":
         return _run_ssh(action, ctx, timeout_s=timeout_s, expect=expect or {})
     if action.kind == "task":
@@ -152,7 +153,9 @@ def _run_ansible(action: PlannedAction, ctx: ActionContext, *, ident: str,
         inventory=ctx.inventory.source.resolve(),
         private_data_dir=ctx.private_data_dir,
         ident=ident,
-        extravars=dict(action.vars),
+        # every play knows its run: a role can tell its own earlier work (a resumed step) from
+        # another run's
+        extravars={"hisops_run_id": ctx.run_id, **action.vars},
         secrets=dict(ctx.secrets.values),
         limit=ctx.limit,
         check=ctx.check_mode,

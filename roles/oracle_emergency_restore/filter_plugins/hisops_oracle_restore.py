@@ -188,26 +188,31 @@ def restore_outcome(log_text: str, rc: int = 0, log_path: str = "") -> dict[str,
 
 
 def restore_marker(marker_text: str, target: str, incident: str = "") -> dict[str, Any]:
-    """{skip, message}: whether the restore already opened here (the marker the restore step
-    writes last) for this target and incident; a marker for another one is never overwritten
-    by a second RESETLOGS."""
+    """{skip, earlier, message}: whether the restore already opened here for this target and
+    incident (the marker the restore step writes last; a resumed run skips it), or an earlier
+    run's restore opened here (``earlier``: this run, whose typed confirmation named the host,
+    sets that record aside and restores again). An unreadable marker stops the restore: what
+    it records is unknown."""
     try:
         marker = json.loads(str(marker_text))
     except ValueError:
-        return {"skip": False, "message": "the restore marker is not readable JSON: look at it "
-                                          "and remove it by hand if no restore opened here"}
+        return {"skip": False, "earlier": False,
+                "message": "the restore marker is not readable JSON: look at it and remove it "
+                           "by hand if no restore opened here"}
     if not isinstance(marker, dict):
-        return {"skip": False, "message": "the restore marker holds no restore record"}
+        return {"skip": False, "earlier": False,
+                "message": "the restore marker holds no restore record"}
     same = marker.get("target") == target and str(marker.get("incident", "")) == str(incident)
     if same:
-        return {"skip": True, "message": f"the database was already restored to {target} and "
-                                         f"opened at {marker.get('opened_at', '?')} (log "
-                                         f"{marker.get('log', '?')}): nothing to do again"}
-    return {"skip": False, "message": (
-        f"a restore to {marker.get('target', '?')} (incident {marker.get('incident') or '-'}) "
-        f"already opened here at {marker.get('opened_at', '?')}; restoring to {target} "
-        f"(incident {incident or '-'}) would be a second RESETLOGS over a database clients "
-        "may use: if that is meant, remove the marker first")}
+        return {"skip": True, "earlier": False,
+                "message": f"the database was already restored to {target} and opened at "
+                           f"{marker.get('opened_at', '?')} (log {marker.get('log', '?')}): "
+                           "nothing to do again"}
+    return {"skip": False, "earlier": True, "message": (
+        f"an earlier restore to {marker.get('target', '?')} (incident "
+        f"{marker.get('incident') or '-'}) opened here at {marker.get('opened_at', '?')}; this "
+        f"run (incident {incident or '-'}, confirmed by name) restores to {target} again and "
+        "keeps that record aside")}
 
 
 # --- SQL*Plus ----------------------------------------------------------------------------------
