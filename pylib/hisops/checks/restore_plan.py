@@ -177,7 +177,7 @@ def _oracle_plan(ctx: CheckContext, host: str) -> CheckResult:
 def restore_plan(ctx: CheckContext) -> CheckResult:
     args = ctx.args
     database, host = _text(args, "database"), _text(args, "host")
-    if ctx.inventory.engine(host) == "oracle":
+    if host in ctx.inventory.host_names and ctx.inventory.engine(host) == "oracle":
         return _oracle_plan(ctx, host)
     repository = _text(args, "repository")
     repo_user = _text(args, "repository_user", "pgbackrest")
