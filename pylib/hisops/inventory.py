@@ -16,7 +16,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,31 @@ def _first_reason(text: str) -> str:
 ORACLE_GROUP = "oracle"  # the engine groups of inventories/production.example
 ENGINES = ("oracle", "postgresql")
 ENGINE_GROUP_PREFIX = "engine_"  # engine_oracle, engine_postgresql: added by Inventory
+
+
+class EngineLookup(Mapping[str, str]):
+    """``inventory.engine[host]`` in a runbook's templates and conditions: the database engine
+    of ``host`` (``oracle`` or ``postgresql``). A name the inventory does not hold answers
+    ``postgresql``, as :func:`db_engine` does for a host that declares nothing."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+
+    def __getitem__(self, host: str) -> str:
+        if host not in self._inventory.host_names:
+            return "postgresql"
+        return self._inventory.engine(host)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._inventory.host_names))
+
+    def __len__(self) -> int:
+        return len(self._inventory.host_names)
+
+
+def template_context(inventory: Inventory) -> dict[str, Any]:
+    """What runbook templates may read of the inventory (the ``inventory`` root name)."""
+    return {"engine": EngineLookup(inventory)}
 
 
 def db_engine(groups: Iterable[str], host_vars: Mapping[str, Any]) -> str:

@@ -88,3 +88,26 @@ def test_a_time_target_needs_the_oracle_hosts_zone(tmp_path: Any) -> None:
                        journal=None, now=datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
     result = check.restore_plan(ctx)
     assert any("time zone" in p for p in result.problems)
+
+
+def test_backup_takes_rman_for_oracle_and_pgbackrest_for_postgresql() -> None:
+    steps = plan("backup", "repository=backup-1.hospital.example", "database=db_primary")
+    assert steps["configure"] == steps["backup"] == [EMR]
+    assert steps["oracle_backup"] == [HIS]
+
+
+def test_verify_backup_chooses_by_the_source_host() -> None:
+    from hisops.inventory import template_context
+    from hisops.runbook.expressions import truth
+
+    inv = Inventory(PROD)
+    context = {"params": {"source": HIS}, "inventory": template_context(inv)}
+    assert truth("inventory.engine[params.source] == 'oracle'", context)
+    context["params"]["source"] = EMR
+    assert truth("inventory.engine[params.source] == 'postgresql'", context)
+    context["params"]["source"] = "not-in-the-inventory"  # the PostgreSQL default, as db_engine
+    assert truth("inventory.engine[params.source] == 'postgresql'", context)
+    steps = plan("verify-backup", "scratch=verify-1.hospital.example",
+                 "repository=backup-1.hospital.example", f"source={HIS}")
+    assert steps["oracle_verify"] == [HIS]
+    assert steps["oracle_duplicate"] == []  # verify-1 runs PostgreSQL: no Oracle scratch here

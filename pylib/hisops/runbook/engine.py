@@ -22,7 +22,7 @@ from typing import Any
 from hisops.errors import ApprovalRequired, ExitStatus, Interrupted, LockBusy, ResumeRefused
 from hisops.executors.results import HostOutcome
 from hisops.faults import failpoint
-from hisops.inventory import Inventory
+from hisops.inventory import Inventory, template_context
 from hisops.journal import Journal, is_holder_alive
 from hisops.journal import records as rk
 from hisops.journal.records import LockHolder
@@ -276,7 +276,8 @@ class _Run:
     def _facts(self) -> dict[str, Any]:
         return {"params": self.plan.params, "steps": self.state.facts(),
                 "run": {"id": self.state.run_id, "operator": self.state.operator,
-                        "check": self.check}}
+                        "check": self.check},
+                "inventory": template_context(self.inventory)}
 
     def _step(self, step: PlannedStep) -> RunOutcome | None:
         """Run one step; return an outcome when the run stops here."""

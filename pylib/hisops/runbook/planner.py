@@ -17,7 +17,7 @@ from typing import Any
 
 from hisops.checks import BadArgument, get_check
 from hisops.errors import RunbookError
-from hisops.inventory import Inventory
+from hisops.inventory import Inventory, template_context
 from hisops.runbook.durations import parse_duration
 from hisops.runbook.expressions import ExpressionError, SecretValue, render, render_value
 from hisops.runbook.loader import LoadedRunbook, format_field
@@ -207,6 +207,7 @@ class _Resolver:
             "params": {**params, **{n: SecretValue(n) for n in loaded.runbook.parameters
                                     if loaded.runbook.parameters[n].secret}},
             "run": {"runbook": loaded.runbook.name},
+            "inventory": template_context(inventory),
         }  # secret values are never rendered at plan time: only SecretValue stand-ins
 
     def error(self, loc: PathKey, message: str) -> RunbookError:
