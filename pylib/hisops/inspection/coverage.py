@@ -19,9 +19,15 @@ CALLED = {("oracle", "physical_standby"): "Active Data Guard",
           ("oracle", "logical_replica"): "GoldenGate",
           ("postgresql", "physical_standby"): "streaming standby",
           ("postgresql", "logical_replica"): "logical subscriber"}
-# Database-level checks exist for PostgreSQL; for Oracle the host is read at OS level only
-# until the Oracle inspection SQL exists (issue 10): said on the report, never implied.
-DB_CHECKS = {"postgresql": True, "oracle": False}
+
+
+def database_checked(engine: str, entry: dict[str, Any]) -> bool:
+    """Whether this host's database was inspected, per host: a PostgreSQL host's checks come
+    with its SSH probe; an Oracle host's only from a database actually read (``ora.up``). A
+    host read at OS level only is said so on the report, never implied otherwise."""
+    if engine == "oracle":
+        return entry["metrics"].get("ora.up") is True
+    return not entry["error"]
 
 
 def coverage(entries: list[dict[str, Any]], host_vars: Any) -> list[dict[str, Any]]:
@@ -34,12 +40,23 @@ def coverage(entries: list[dict[str, Any]], host_vars: Any) -> list[dict[str, An
         hv = host_vars(entry["host"])
         engine = db_engine(entry["groups"], hv)
         metrics = entry["metrics"]
+        checked = database_checked(engine, entry)
+        if engine == "oracle":
+            rows.append({
+                "system": str(hv.get("hisops_system") or ""), "host": entry["host"],
+                "kind": kind, "engine": engine, "called": CALLED.get((engine, kind), "primary"),
+                # over SSH or at database level: an Oracle database is read from here
+                "read": not entry["error"] or checked, "database_checks": checked,
+                "up": True if checked else None,
+                "replicating": _oracle_replicating(kind, metrics),
+                "lag": _oracle_lag(kind, metrics)})
+            continue
         rows.append({
             "system": str(hv.get("hisops_system") or ""), "host": entry["host"], "kind": kind,
             "engine": engine, "called": CALLED.get((engine, kind), "primary"),
             "read": not entry["error"],
-            "database_checks": DB_CHECKS[engine] and not entry["error"],
-            "up": metrics.get("pg.up") if DB_CHECKS[engine] else None,
+            "database_checks": checked,
+            "up": metrics.get("pg.up"),
             "replicating": _replicating(kind, metrics),
             "lag": _lag(kind, metrics)})
     order = {"primary": 0, "physical_standby": 1, "logical_replica": 2}
@@ -62,6 +79,20 @@ def _lag(kind: str, metrics: dict[str, Any]) -> dict[str, Any] | None:
                 "seconds": metrics.get("repl.replay_age_s")}
     if kind == "logical_replica" and metrics.get("repl.subscription_last_msg_age_s") is not None:
         return {"seconds": metrics["repl.subscription_last_msg_age_s"]}
+    return None
+
+
+def _oracle_replicating(kind: str, metrics: dict[str, Any]) -> bool | None:
+    """An ADG standby read: receiving and applying redo, nothing missing. A GoldenGate
+    replica's replicat is read by the oracle_inspect role (GGSCI), not here: unknown."""
+    if kind == "physical_standby":
+        return metrics.get("ora.replicating")
+    return None
+
+
+def _oracle_lag(kind: str, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    if kind == "physical_standby" and metrics.get("ora.apply_lag_s") is not None:
+        return {"seconds": metrics["ora.apply_lag_s"]}
     return None
 
 

@@ -1,9 +1,11 @@
 """``hisops inspect``: read every host at once, add what the journal knows, judge by the rules.
 
 Read-only: one SSH round trip per host (``remote_probe.py``), the journal for backups,
-restore drills, baseline checks and the previous inspection. An unreachable host or a failed
-probe is a finding, never a crash; the other hosts are inspected all the same and the report
-says it is partial. The report is plain data, journaled as one ``inspection.run`` record.
+restore drills, baseline checks and the previous inspection. An Oracle database host is also
+read at database level in thin mode, in parallel with the SSH probes (``oracle.py``). An
+unreachable host, a failed probe or an unreadable database is a finding, never a crash; the
+other hosts are inspected all the same and the report says it is partial. The report is plain
+data, journaled as one ``inspection.run`` record.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hisops.executors import probe
 from hisops.inspection import coverage as coverage_mod
 from hisops.inspection import interfaces
 from hisops.inspection import metrics as metrics_mod
+from hisops.inspection import oracle as oracle_mod
 from hisops.inspection.rules import Finding, Rule, applies, judge, load_rules, thresholds
 from hisops.inventory import Inventory, db_engine
 from hisops.journal import Journal
@@ -34,8 +37,8 @@ HOST_MEASURED = ("os.", "pg.", "repl.")  # what an unreachable host cannot tell
 
 
 def request_for(groups: list[str], host_vars: dict[str, Any]) -> dict[str, Any]:
-    """What to read on a host: OS facts always; PostgreSQL's when it is a PostgreSQL database
-    host (an Oracle host is read at OS level: its SQL checks are issue 10's, see coverage)."""
+    """What to read on a host over SSH: OS facts always; PostgreSQL's when it is a PostgreSQL
+    database host (an Oracle database is read over thin mode from here: ``oracle.py``)."""
     if (set(groups) & set(metrics_mod.DB_GROUPS)
             and db_engine(groups, host_vars) == "postgresql"):
         return {"pg": {"port": int(host_vars.get("pg_port", 5432)), "databases": None}}
@@ -87,11 +90,16 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
     requests = {h: request_for(groups.get(h, []), inventory.host_vars(h)) for h in hosts}
     script = probe.script_text("hisops.inspection", "remote_probe.py")
     declared = {h: interfaces.declared(inventory.host_vars(h)) for h in hosts}
-    with ThreadPoolExecutor(max_workers=2) as pool:  # interfaces while the hosts answer
+    oracle_hosts = {h: inventory.host_vars(h) for h in hosts if oracle_mod.is_oracle_database(
+        groups.get(h, []), inventory.host_vars(h))}
+    # interfaces and Oracle databases while the hosts answer
+    with ThreadPoolExecutor(max_workers=2) as pool:
         calls = pool.submit(interfaces.probe_all, declared)
+        databases = pool.submit(oracle_mod.read_all, oracle_hosts, timeout_s=timeout_s)
         answers = probe.run_probes(script, requests, inventory, timeout_s=timeout_s,
                                    on_host=on_host)
         called = calls.result()
+        oracle_reads = databases.result()
     iface_facts = interfaces.interface_metrics(called)
     previous = _previous(journal)
     from_journal = journal_facts(journal, hosts, inventory, groups, now=started)
@@ -112,6 +120,8 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
         role = metrics_mod.role_of(host_groups, pg if isinstance(pg, dict) and
                                    "error" not in pg else None)
         found.update(from_journal.get(host, {}))
+        if host in oracle_reads:
+            role = _fold_oracle(found, host_groups, oracle_reads[host])
         found.update(iface_facts.get(host, {}))
         entries.append({"host": host, "groups": host_groups, "role": role,
                         "error": answer.error or None, "metrics": found,
@@ -119,8 +129,13 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
                         "interfaces": [asdict(r) for r in called if r.host == host]})
     add_replica_expectations(entries, inventory)
     for entry in entries:
-        entry["findings"] = [_finding_dict(f) for f in evaluate(
-            rules, entry, inventory.host_vars(entry["host"]))]
+        host_vars = inventory.host_vars(entry["host"])
+        found_here = evaluate(rules, entry, host_vars)
+        if entry["host"] in oracle_reads:
+            found_here = sorted([*found_here, *oracle_mod.oracle_findings(
+                oracle_reads[entry["host"]], entry["host"], host_vars)],
+                key=lambda f: (f.severity, f.rule))
+        entry["findings"] = [_finding_dict(f) for f in found_here]
         entry["score"] = score(entry["findings"])
     report = _report(inventory, limit, entries, started, time.monotonic() - t0)
     report["coverage"] = coverage_mod.coverage(entries, inventory.host_vars)
@@ -132,14 +147,32 @@ def run_inspection(inventory: Inventory, *, limit: str | None = None,
     return report
 
 
+def _fold_oracle(found: dict[str, Any], groups: list[str], read: oracle_mod.OracleRead
+                 ) -> str:
+    """Add an Oracle database's ``ora.`` metrics to its host's; return the host's role.
+
+    The newest good RMAN database backup counts as the host's last backup when it is newer
+    than what the journal knows: the ``backup.age`` rule then judges Oracle's backups as it
+    does PostgreSQL's (the engine's own backup-age check is not run, so it is never said twice).
+    """
+    found.update(oracle_mod.oracle_metrics(read))
+    rman_age = found.get("ora.backup_last_age_s")
+    if rman_age is not None and "db_primary" in groups:
+        known = found.get("backup.last_age_s")
+        found["backup.last_age_s"] = rman_age if known is None else min(known, rman_age)
+    return oracle_mod.role_of(groups, read)
+
+
 def track_problems(journal: Journal, report: dict[str, Any], *, observed_at: datetime
                    ) -> dict[str, Any]:
     """Open or update a problem per finding; a problem of a fully inspected host that was not
-    found again is marked for confirmation (an unreachable host's problems stay as they are)."""
+    found again is marked for confirmation (an unreachable host's problems stay as they are,
+    and so do those of an Oracle host whose database could not be read)."""
     from hisops.problems import sync_findings
 
     findings = [f for entry in report["hosts"] for f in entry["findings"]]
-    scope = [e["host"] for e in report["hosts"] if not e["error"]]
+    scope = [e["host"] for e in report["hosts"]
+             if not e["error"] and e["metrics"].get("ora.up") is not False]
     result = sync_findings(journal, findings, source=report["run_id"],
                            observed_at=observed_at, scope=scope)
     for finding in findings:

@@ -40,7 +40,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "coverage": "巡检覆盖范围：主库及其容灾、复制副本", "system": "系统",
         "copy_kind": "类型", "engine": "数据库", "read": "已读取", "db_checks": "数据库检查",
         "replicating": "复制状态", "lag": "延迟", "replicating_yes": "正常复制",
-        "replicating_no": "未复制", "os_only": "仅操作系统层（Oracle 数据库检查尚未提供）",
+        "replicating_no": "未复制",
+        "os_only": "仅操作系统层（未能读取 Oracle 数据库，原因见问题清单）",
         "kind_primary": "主库", "kind_physical_standby": "物理备库",
         "kind_logical_replica": "逻辑复制库", "coverage_note":
         "主库 {primaries} 个；副本 {copies} 个，其中已读取 {copies_read} 个、正常复制 "
@@ -89,6 +90,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "m_repl.receiver_streaming": "正在接收主库日志", "m_repl.replay_lag_bytes": "回放延迟",
         "m_repl.replay_age_s": "距最近回放", "m_backup.last_age_s": "距最近备份",
         "m_backup.verified_restore_age_s": "距最近恢复演练", "m_baseline.drifts": "基线偏离项",
+        "m_ora.up": "Oracle 数据库可读取", "m_ora.role": "Oracle 数据库角色",
+        "m_ora.tablespace_used_pct_max": "最高表空间使用率",
+        "m_ora.fra_used_pct": "快速恢复区使用率（扣除可回收）",
+        "m_ora.invalid_objects": "应用模式无效对象", "m_ora.alert_log_errors": "告警日志 ORA- 错误",
+        "m_ora.blocked_sessions": "被阻塞的会话", "m_ora.sessions_pct": "会话数占上限",
+        "m_ora.processes_pct": "进程数占上限", "m_ora.rman_failed_jobs": "失败的 RMAN 作业",
+        "m_ora.backup_last_age_s": "距最近成功的 RMAN 数据库备份",
+        "m_ora.apply_lag_s": "Data Guard 应用延迟", "m_ora.transport_lag_s": "Data Guard 传输延迟",
+        "m_ora.archive_gaps": "归档日志缺口", "m_ora.replicating": "Data Guard 正常复制",
     },
     "en": {
         "html_lang": "en", "colon": ": ", "report": "Database inspection report",
@@ -99,7 +109,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "system": "System", "copy_kind": "Kind", "engine": "Engine", "read": "Read",
         "db_checks": "Database checks", "replicating": "Replication", "lag": "Lag",
         "replicating_yes": "replicating", "replicating_no": "NOT replicating",
-        "os_only": "OS level only (Oracle database checks are not available yet)",
+        "os_only": "OS level only (the Oracle database could not be read: see the findings)",
         "kind_primary": "primary", "kind_physical_standby": "physical standby",
         "kind_logical_replica": "logical replica", "coverage_note":
         "{primaries} primary database(s); {copies} copies, {copies_read} read and "
@@ -159,6 +169,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "m_backup.last_age_s": "Since last backup",
         "m_backup.verified_restore_age_s": "Since last restore drill",
         "m_baseline.drifts": "Baseline drifts",
+        "m_ora.up": "Oracle database read", "m_ora.role": "Oracle database role",
+        "m_ora.tablespace_used_pct_max": "Fullest tablespace",
+        "m_ora.fra_used_pct": "Recovery area used (net of reclaimable)",
+        "m_ora.invalid_objects": "Invalid application objects",
+        "m_ora.alert_log_errors": "Alert log ORA- errors",
+        "m_ora.blocked_sessions": "Blocked sessions", "m_ora.sessions_pct": "Sessions of limit",
+        "m_ora.processes_pct": "Processes of limit", "m_ora.rman_failed_jobs":
+        "Failed RMAN jobs", "m_ora.backup_last_age_s": "Since last good RMAN database backup",
+        "m_ora.apply_lag_s": "Data Guard apply lag",
+        "m_ora.transport_lag_s": "Data Guard transport lag",
+        "m_ora.archive_gaps": "Archive log gaps", "m_ora.replicating": "Data Guard replicating",
     },
 }
 
@@ -174,6 +195,14 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("repl.replay_lag_bytes", "bytes"), ("repl.replay_age_s", "seconds"),
     ("backup.last_age_s", "seconds"), ("backup.verified_restore_age_s", "seconds"),
     ("baseline.drifts", "int"),
+    # an Oracle database's (a PostgreSQL host has none of these)
+    ("ora.up", "bool"), ("ora.role", "text"), ("ora.tablespace_used_pct_max", "pct"),
+    ("ora.fra_used_pct", "pct"), ("ora.invalid_objects", "int"),
+    ("ora.alert_log_errors", "int"), ("ora.blocked_sessions", "int"),
+    ("ora.sessions_pct", "pct"), ("ora.processes_pct", "pct"),
+    ("ora.rman_failed_jobs", "int"), ("ora.backup_last_age_s", "seconds"),
+    ("ora.apply_lag_s", "seconds"), ("ora.transport_lag_s", "seconds"),
+    ("ora.archive_gaps", "int"), ("ora.replicating", "bool"),
     ("os.cpus", "int"), ("os.load1_per_cpu", "num"), ("os.load15_per_cpu", "num"),
     ("os.memory_used_pct", "pct"), ("os.swap_used_bytes", "bytes"),
     ("os.disk.root.used_pct", "pct"), ("os.disk.data.used_pct", "pct"),
@@ -298,6 +327,8 @@ def _host_view(host: dict[str, Any], text: dict[str, str]) -> dict[str, Any]:
         value = _format(values[name], kind, text)
         if name == "pg.dead_tuples_pct_max" and values.get("pg.dead_tuples_table"):
             value += f" ({values['pg.dead_tuples_table']})"
+        if name == "ora.tablespace_used_pct_max" and values.get("ora.tablespace_fullest"):
+            value += f" ({values['ora.tablespace_fullest']})"
         shown.append((text.get(f"m_{name}", name), value))
     details = host.get("details") or {}
     per_db = details.get("per_database") or {}
