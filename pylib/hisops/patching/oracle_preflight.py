@@ -22,9 +22,11 @@ from typing import Any
 from hisops.checks import BadArgument, CheckContext, CheckResult, CheckSpec
 from hisops.engines.oracle.patch import PlanRefused, plan_patch
 from hisops.engines.oracle.patch_facts import (
+    OUTLINE_COLUMNS,
     estate_from,
     home_from_readings,
     home_vars,
+    outline,
     read_commands,
     target_from,
 )
@@ -84,7 +86,7 @@ def oracle_patch_preflight(ctx: CheckContext) -> CheckResult:
                            strict=True))
     problems = [f"{h}: cannot probe: {a}" for h, a in answers.items() if isinstance(a, str)]
     if problems:
-        return CheckResult(problems=tuple(problems))
+        return _unread(ctx, params, problems)
     try:
         homes = []
         for host, readings in answers.items():
@@ -102,6 +104,19 @@ def oracle_patch_preflight(ctx: CheckContext) -> CheckResult:
                   "changes": "yes" if s.changes_host else "no"} for s in plan.steps)
     notes = tuple(plan.skipped) or ()
     return CheckResult(columns=COLUMNS, rows=rows, notes=notes, data={"plan": plan.to_dict()})
+
+
+def _unread(ctx: CheckContext, params: Mapping[str, Any], problems: list[str]) -> CheckResult:
+    """A refusal that still shows the order the plan will take, from the inventory."""
+    try:
+        homes = [home_vars(h, ctx.inventory.host_vars(h), ctx.inventory.groups_by_host.get(h, []))
+                 for h in ctx.hosts]
+    except HisopsError as exc:
+        return CheckResult(problems=(*problems, str(exc)))
+    rows = outline(homes, out_of_place=str(params.get("strategy")) == "out_of_place")
+    return CheckResult(problems=tuple(problems), columns=OUTLINE_COLUMNS, rows=tuple(rows),
+                       notes=("the order below is from the inventory; the commands come from "
+                              "the homes' readings once they answer",))
 
 
 SPEC = CheckSpec(

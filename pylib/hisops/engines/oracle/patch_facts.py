@@ -160,3 +160,27 @@ def estate_from(params: Mapping[str, Any], homes: Iterable[DatabaseHome]) -> Est
                   response_file=optional("response_file"), opatch_zip=optional("opatch_zip"),
                   apply_lag_limit=timedelta(seconds=float(params.get("max_apply_lag_s", 30))),
                   broker=_bool(params.get("broker"), True))
+
+
+OUTLINE_COLUMNS = ("#", "host", "database", "role", "what", "downtime")
+
+
+def outline(homes: Iterable[HomeVars], *, out_of_place: bool = False) -> list[dict[str, Any]]:
+    """The order :func:`~hisops.engines.oracle.patch.plan_patch` gives, from the inventory alone:
+    what the plan preview shows while the homes cannot be read (no commands: those come from
+    the readings). Standbys first, the primaries (a GoldenGate replica's database is its own
+    primary) after them, datapatch on each primary last, then each standby's lag."""
+    homes = list(homes)
+    standbys = [h for h in homes if h.role is Role.PHYSICAL_STANDBY]
+    primaries = [h for h in homes if h.role is Role.PRIMARY]
+    move = "switch to the patched home" if out_of_place else "opatch apply"
+    rows = ([(h, f"apply off, stop, {move}, start, apply on, wait for the lag", "standby")
+             for h in standbys]
+            + [(h, f"stop, {move}, start", "outage") for h in primaries]
+            + [(h, "datapatch -verbose, then the DBA_REGISTRY_SQLPATCH check", "online")
+               for h in primaries]
+            + [(h, "wait for the lag (datapatch's changes arrive by redo)", "none")
+               for h in standbys])
+    return [{"#": n, "host": h.host, "database": h.db_unique_name, "role": h.role.value,
+             "what": what, "downtime": downtime}
+            for n, (h, what, downtime) in enumerate(rows, start=1)]
