@@ -109,7 +109,8 @@ def judge(step: Mapping[str, Any], result: Mapping[str, Any],
         found = opatch.parse_datapatch(ToolOutput(stdout, stderr, rc)).findings()
         return [f"{where}: {f.one_line()}" for f in found]
     if rc != 0:
-        tail = (stderr.strip() or stdout.strip()).splitlines()[-3:]
+        # a command that never ran (become failed, no such file) has only Ansible's message
+        tail = (stderr.strip() or stdout.strip() or str(result.get("msg", ""))).splitlines()[-3:]
         return [f"{where}: exit status {rc}: {' / '.join(tail) or 'no output'}"]
     try:
         found = _findings(action, stdout, params)
