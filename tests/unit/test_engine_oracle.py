@@ -121,7 +121,8 @@ def test_empty_repository_and_failed_listing() -> None:
     assert ENGINE.backup_sets(ToolOutput(
         "specification does not match any backup in the repository\n")) == []
     with pytest.raises(UnreadableOutput, match="status 1"):
-        ENGINE.backup_sets(ToolOutput("RMAN-06171: not connected to target database\n", rc=1))
+        ENGINE.backup_sets(ToolOutput(
+            (FIXTURES / "list_backup_not_connected.txt").read_text(), rc=1))
     with pytest.raises(UnreadableOutput, match="no LIST BACKUP table"):
         ENGINE.backup_sets(ToolOutput("Recovery Manager complete.\n"))
 

@@ -246,7 +246,7 @@ def test_opatch_version_from_opatch_and_from_version_txt() -> None:
     with pytest.raises(UnreadableOutput):
         parse_opatch_version("OPatch Version: 12.2.0.1.40\n")  # cut short
     with pytest.raises(OPatchFailed):
-        parse_opatch_version("Java could not be located.\nOPatch failed with error code 1\n")
+        parse_opatch_version(text("opatch_version_failed.txt"))
 
 
 @pytest.mark.parametrize(("found", "problem"), [
