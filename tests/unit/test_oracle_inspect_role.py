@@ -111,7 +111,7 @@ GGSCI (his-gg-1) 3>
 """  # noqa: W291 - ggsci pads its rows and prompts with blanks
 
 
-def ran(rc: int, stdout: str = "", stderr: str = "", **extra: Any) -> dict[str, Any]:
+def ran(rc: int | None, stdout: str = "", stderr: str = "", **extra: Any) -> dict[str, Any]:
     return {"rc": rc, "stdout": stdout, "stderr": stderr, "changed": False, **extra}
 
 
@@ -144,6 +144,11 @@ def test_df_targets_are_the_home_the_fra_and_diag_except_asm() -> None:
     assert F.df_targets(SKIPPED, HOME, "/fra", "/diag") == [
         {"holds": "oracle_home", "path": HOME}, {"holds": "fra", "path": "/fra"},
         {"holds": "diag", "path": "/diag"}]
+    missing = ran(2, "", msg="Error executing command.", cmd=f"{HOME}/bin/sqlplus -s -L")
+    assert F.report({"dests": missing, "df": SKIPPED, "listener": SKIPPED,
+                     "lsinventory": SKIPPED, "goldengate": SKIPPED}, SETTINGS)["findings"][0][
+        "message"].startswith(f"HISPRD: could not read db_recovery_file_dest and diagnostic_dest "
+                              f"(sqlplus failed (rc 2): could not start {HOME}/bin/sqlplus")
     down = ran(1, "ERROR:\nORA-01034: ORACLE not available\nORA-27101: shared memory realm "
                "does not exist\n")
     assert F.df_targets(down, HOME) == [{"holds": "oracle_home", "path": HOME}]
@@ -230,6 +235,9 @@ def test_listener_services_and_instances() -> None:
     (ran(0, LSNR_NO_SERVICES.replace("The listener supports no services\n", "")), "error",
      "lists no services and does not say it has none"),
     (SKIPPED, "error", "lsnrctl status did not run"),
+    (ran(2, "", msg="Error executing command.", cmd=f"{HOME}/bin/lsnrctl status LISTENER"),
+     "error", f"lsnrctl status failed (rc 2): could not start {HOME}/bin/lsnrctl status "
+     "LISTENER: No such file or directory"),
 ])
 def test_listener_findings(result: dict[str, Any], severity: str, problem: str) -> None:
     _, findings = F.listener(result, "LISTENER", "HISPRD")
@@ -255,7 +263,12 @@ def test_lsinventory_is_read_by_hisops_opatch() -> None:
 @pytest.mark.parametrize(("result", "problem"), [
     (ran(1, LSINVENTORY_FAILED), "opatch lsinventory (rc 1): "),
     (ran(0, LSINVENTORY.replace("OPatch succeeded.", "")), "cut short"),
-    (ran(127, "", "opatch: not found"), "not opatch lsinventory output"),
+    (ran(0, ""), "not opatch lsinventory output"),
+    # a program that printed nothing and failed is named with its own words, not "unreadable"
+    (ran(127, "", "opatch: not found"), "opatch lsinventory failed (rc 127): opatch: not found"),
+    (ran(2, "", msg="Error executing command.", cmd=f"{HOME}/OPatch/opatch lsinventory"),
+     f"opatch lsinventory failed (rc 2): could not start {HOME}/OPatch/opatch lsinventory: "
+     "No such file or directory"),
     (SKIPPED, "opatch lsinventory did not run"),
 ])
 def test_lsinventory_that_failed_or_cannot_be_read_is_an_error(result: dict[str, Any],
@@ -364,6 +377,13 @@ def test_goldengate_that_cannot_be_read_is_an_error() -> None:
     _, findings = F.goldengate(ran(1, "", "ggsci: cannot open shared object file"), "target",
                                "/u01/app/ogg")
     assert [(f.severity.value, f.check) for f in findings] == [("error", "goldengate")]
+    assert findings[0].problem == "ggsci failed (rc 1): ggsci: cannot open shared object file"
+    # ansible-core's result when the GoldenGate home (chdir) does not exist
+    _, findings = F.goldengate(ran(None, "", msg="Unable to change directory before execution."),
+                               "target", "/u01/app/ogg")
+    assert findings[0].problem == ("ggsci failed (rc None): Unable to change directory before "
+                                   "execution.")
+    _, findings = F.goldengate(ran(0, "GGSCI (his-gg-1) 1> \n"), "target", "/u01/app/ogg")
     assert "no GGSCI 'info all' table" in findings[0].problem
     info_only = GGSCI.split("GGSCI (his-gg-1) 2>")[0]
     out, findings = F.goldengate(ran(0, info_only), "target", "/u01/app/ogg")

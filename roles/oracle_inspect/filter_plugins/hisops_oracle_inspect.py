@@ -11,6 +11,7 @@ user; these functions read their output strictly (text that cannot be read is a 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -79,6 +80,20 @@ def _ran(result: Any) -> bool:
     return isinstance(result, Mapping) and not result.get("skipped") and "rc" in result
 
 
+def _failed_silently(result: Mapping[str, Any], command: str) -> str:
+    """Why a command failed without printing anything on stdout ("" if it did not): the
+    program missing ([Errno 2], rc 2), a directory it could not change to (rc None), a library
+    it could not load. Its own words (stderr, else the module's msg), not "unreadable output"."""
+    rc = result["rc"]
+    if rc == 0 or str(result.get("stdout") or "").strip():
+        return ""
+    said = _first_error(result)
+    if said == "Error executing command." and isinstance(rc, int) and 0 < rc < 256:
+        # ansible-core reports an OSError starting the program by its errno alone
+        said = f"could not start {result.get('cmd') or command}: {os.strerror(rc)}"
+    return f"{command} failed (rc {rc}): {said}"
+
+
 # --- where the instance keeps its files --------------------------------------------------------
 
 
@@ -103,6 +118,8 @@ def _dests(dest_result: Any, fra: str, diag: str) -> tuple[dict[str, str], str]:
     paths = {"fra": str(fra or ""), "diag": str(diag or "")}
     if all(paths.values()) or not _ran(dest_result):
         return paths, ""
+    if failed := _failed_silently(dest_result, "sqlplus"):
+        return paths, failed
     if dest_result["rc"] != 0:
         return paths, f"sqlplus exited with {dest_result['rc']}: {_first_error(dest_result)}"
     try:
@@ -224,6 +241,8 @@ def listener(result: Any, name: str, sid: str) -> tuple[dict[str, Any], list[Fin
     if not _ran(result):
         return out, [Finding(CHECK_LISTENER, name, "lsnrctl status did not run")]
     out["rc"] = result["rc"]
+    if failed := _failed_silently(result, "lsnrctl status"):
+        return out, [Finding(CHECK_LISTENER, name, failed)]
     if result["rc"] != 0:
         return out, [Finding(CHECK_LISTENER, name, f"lsnrctl status failed (rc {result['rc']}):"
                              f" {_first_error(result, _TNS_ERROR)}")]
@@ -254,6 +273,8 @@ def patches(result: Any, home: str) -> tuple[dict[str, Any], list[Finding]]:
                            "patches": []}
     if not _ran(result):
         return out, [Finding(CHECK_OPATCH, home, "opatch lsinventory did not run")]
+    if failed := _failed_silently(result, "opatch lsinventory"):
+        return out, [Finding(CHECK_OPATCH, home, failed)]
     try:
         inventory = parse_lsinventory(str(result.get("stdout") or ""))
     except UnreadableOutput as exc:
@@ -293,6 +314,8 @@ def goldengate(result: Any, role: str, home: str, lag_warn_s: int = 60,
     if not _ran(result):
         return out, [Finding(CHECK_GOLDENGATE, home, "ggsci did not run")]
     out["rc"] = result["rc"]
+    if failed := _failed_silently(result, "ggsci"):
+        return out, [Finding(CHECK_GOLDENGATE, home, failed)]
     text = str(result.get("stdout") or "")
     try:
         processes = gg.parse_info_all(text)
