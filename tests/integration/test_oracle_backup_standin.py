@@ -249,6 +249,8 @@ def test_validate_and_preview_drills_read_the_backup_and_are_journaled(
         "preview", True, 48571420, 48571420)
     assert ev["backup"]["label"] == "TAG20260310T011158"  # the newest the restore would use
     assert ev["backup"]["tags"] == [label, "TAG20260310T011158"]
+    # a preview reads no piece: the validate above stays the last verified restore
+    assert backups()["HISPRD"]["last_verified"]["label"] == label
 
 
 def test_a_corrupt_backup_piece_fails_the_drill(estate: dict[str, Path]) -> None:

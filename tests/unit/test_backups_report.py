@@ -283,3 +283,15 @@ def test_cli_empty_journal_fails_monitoring(tmp_path: Path) -> None:
                                 env={"HISOPS_JOURNAL": str(tmp_path / "empty.sqlite3")})
     assert result.exit_code == 1
     assert "no backups or restore drills recorded" in result.output
+
+
+def test_an_oracle_preview_proves_nothing_but_a_validate_does() -> None:
+    log = Log()
+    finished = NOW - timedelta(hours=5)
+    log.backup("HIS_L0_20261201", finished)
+    log.drill("HIS_L0_20261201", finished, NOW - timedelta(hours=4))
+    log.records[-1].payload["evidence"]["mode"] = "preview"
+    assert overview(log)["his"].last_verified is None  # a listing of what would be read
+    log.drill("HIS_L0_20261201", finished, NOW - timedelta(hours=3))
+    log.records[-1].payload["evidence"]["mode"] = "validate"
+    assert overview(log)["his"].last_verified is not None  # every piece was read

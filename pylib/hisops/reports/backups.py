@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 BACKUP = "backup"
 RESTORE_DRILL = "restore_drill"
+PREVIEW_ONLY = "preview"  # an Oracle drill mode that reads no backup piece
 
 # A backup newer than the last verified restore gets this long to be drilled before it makes
 # the database stale, so a nightly "backup, then verify-backup" schedule is never flagged in
@@ -133,6 +134,10 @@ def backup_overview(records: Iterable[Record], *, now: datetime, stale_after_s: 
                     entry.backup.finished_at, entry.backup_seq):
                 entry.backup, entry.backup_seq = backup, rec.seq
         elif payload.get("type") == RESTORE_DRILL:
+            if evidence.get("mode") == PREVIEW_ONLY:
+                # RMAN's RESTORE ... PREVIEW lists what a restore would read and reads none of
+                # it: a plan, not a proof (VALIDATE reads every piece; DUPLICATE restores)
+                continue
             if evidence.get("passed") is True:
                 entry.verified = _verified(rec, evidence)
                 entry.failed = None
