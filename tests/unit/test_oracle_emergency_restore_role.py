@@ -139,11 +139,10 @@ def test_missing_archived_log_names_kind_code_log_and_next_step() -> None:
     assert ev["logs_applied"] == [{"thread": 1, "sequence": 1234}]
     assert (ev["restore_elapsed_s"], ev["recover_elapsed_s"]) == (316.0, None)
     assert out["failure"] == (
-        "the RMAN restore failed (log /x/r.log) [archived log thread 1 sequence 1235]: "
-        "missing_archived_log (RMAN-06054): recovery cannot pass a missing archived log: bring "
-        "it back into the archive destination (another copy, tape) and CATALOG it, then run "
-        "the restore step again; or give a target before that log (its starting SCN as scn=). "
-        "The instance is left mounted, not open.")
+        "the RMAN restore failed, instance left mounted (not open) [archived log thread 1 "
+        "sequence 1235]: missing_archived_log (RMAN-06054): bring the archived log back into "
+        "the archive destination (another copy, tape), CATALOG it and run the restore step "
+        "again, or restore to a time before that log (log /x/r.log)")
 
 
 def test_no_backup_for_the_target_names_the_datafiles() -> None:
@@ -154,11 +153,14 @@ def test_no_backup_for_the_target_names_the_datafiles() -> None:
     assert ev["restore_elapsed_s"] is None
     assert len(ev["errors"]) == 6
     assert out["failure"] == (
-        "the RMAN restore failed (log /x/r.log) [datafile 10; datafile 9; datafile 7; "
-        "datafile 4; datafile 3; datafile 1]: missing_backup (RMAN-06023): no backup reaches "
-        "the target: give a later target that a level 0 backup precedes, or make the missing "
-        "backups known to RMAN (CATALOG START WITH '<directory>') and run the restore step "
-        "again. The instance is left mounted, not open.")
+        "the RMAN restore failed, instance left mounted (not open) [datafile 10; datafile 9; "
+        "datafile 7; datafile 4; datafile 3; datafile 1]: missing_backup (RMAN-06023): no "
+        "backup reaches the target: give a later target (after a level 0 backup), or CATALOG "
+        "START WITH the missing backups' directory and run the restore step again "
+        "(log /x/r.log)")
+    # a step's detail is cut at 400 characters: the next step fits, host and task included
+    assert out["failure"].index(" (log /x/r.log)") + len(
+        "his-db-prod-ora-01: failed: task 'Fail on the RMAN restore' failed: ") < 400
 
 
 _STACK = ("RMAN-00571: ===========================================================\n"
@@ -186,6 +188,9 @@ def test_every_failure_kind_has_its_code_and_next_step(stack: str, kind: str,
     assert out["evidence"]["failures"] == [kind]
     assert out["failure"].startswith("the RMAN restore failed")
     assert f"{kind} ({code}): {F.NEXT_STEP[F.RestoreFailure(kind)]}" in out["failure"]
+    # a step's detail is cut at 400 characters: what to do must fit, host and task included
+    assert len("his-db-prod-ora-01: failed: task 'Fail on the RMAN restore' failed: "
+               + out["failure"]) < 400
 
 
 def test_a_log_that_stops_before_the_open_is_a_failure_not_a_success() -> None:

@@ -111,3 +111,11 @@ def test_verify_backup_chooses_by_the_source_host() -> None:
                  "repository=backup-1.hospital.example", f"source={HIS}")
     assert steps["oracle_verify"] == [HIS]
     assert steps["oracle_duplicate"] == []  # verify-1 runs PostgreSQL: no Oracle scratch here
+
+
+def test_restore_plan_for_oracle_counts_the_clock_from_the_incident() -> None:
+    result = check.restore_plan(context(incident_at="2026-11-27 02:30:00+00:00"))
+    assert result.ok
+    assert result.data["clock"]["started_at"] == "2026-11-27T02:30:00+00:00"
+    assert [d["name"] for d in result.data["clock"]["deadlines"]] == [
+        "respond", "solution", "resolve"]

@@ -145,6 +145,7 @@ def _oracle_plan(ctx: CheckContext, host: str) -> CheckResult:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from hisops.engines.oracle.recovery import oracle_until
+    from hisops.recovery.clock import incident_clock, render_clock
 
     args = ctx.args
     problems: list[str] = []
@@ -170,8 +171,27 @@ def _oracle_plan(ctx: CheckContext, host: str) -> CheckResult:
         "broker first and says whether a failover would be faster",)
     if until is not None:
         notes += (f"recovery: {until.described}",)
-    return CheckResult(problems=tuple(problems), notes=notes,
-                       data={"engine": "oracle", "target": target.describe()})
+    data: dict[str, Any] = {
+        "engine": "oracle",
+        "target": {"kind": target.kind, "value": target.value,
+                   "described": until.described if until is not None else target.describe()}}
+    # the incident clock, as the PostgreSQL plan journals it: the timeline report counts the
+    # level-1 deadlines from its started_at (no restore drill measures RMAN: no ETA)
+    now = ctx.now if ctx.now.tzinfo is not None else ctx.now.replace(tzinfo=UTC)
+    try:
+        clock = incident_clock(_incident_at(args, now), now, None)
+    except HisopsError as exc:
+        problems.append(str(exc))
+    else:
+        notes += tuple(line for line in render_clock(clock).splitlines() if line.strip())
+        data["clock"] = {
+            "level": clock.level.number, "started_at": clock.started_at.astimezone(UTC)
+            .isoformat(), "now": now.astimezone(UTC).isoformat(), "eta_s": None,
+            "plan_end": None, "spare_s": None,
+            "deadlines": [{"name": d.name, "due": d.due.astimezone(UTC).isoformat(),
+                           "left_s": d.left.total_seconds(), "met_by_plan": d.met_by_plan}
+                          for d in clock.deadlines]}
+    return CheckResult(problems=tuple(problems), notes=notes, data=data)
 
 
 def restore_plan(ctx: CheckContext) -> CheckResult:

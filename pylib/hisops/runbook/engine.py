@@ -26,7 +26,7 @@ from hisops.inventory import Inventory, template_context
 from hisops.journal import Journal, is_holder_alive
 from hisops.journal import records as rk
 from hisops.journal.records import LockHolder
-from hisops.journal.state import RunState, StepState, apply_record, fold
+from hisops.journal.state import NO_HOSTS, RunState, StepState, apply_record, fold
 from hisops.runbook.actions import ActionContext, ActionResult, retry_failed, run_action
 from hisops.runbook.expressions import ExpressionError, truth
 from hisops.runbook.guards import check_guards, check_waivers
@@ -285,6 +285,10 @@ class _Run:
         only_hosts = _hosts_to_rerun(previous, step)
         attempt = (previous.attempts if previous else 0) + 1
         self.reporter.step_started(step.index, step.id, step.label, len(step.hosts))
+        if step.action is not None and not step.action.hosts:
+            # matched no host here (another engine's step, an empty group): nothing to decide
+            self._record_skip(step, attempt, NO_HOSTS)
+            return None
         if step.when:
             try:
                 wanted = truth(step.when, self._facts())

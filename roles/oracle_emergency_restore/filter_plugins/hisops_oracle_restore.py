@@ -46,13 +46,11 @@ CORRUPTION_SQL = "SELECT COUNT(*) AS n FROM v$database_block_corruption"
 # After any failure the instance is left MOUNTED by STARTUP FORCE MOUNT, not open.
 NEXT_STEP: dict[RestoreFailure, str] = {
     RestoreFailure.MISSING_BACKUP:
-        "no backup reaches the target: give a later target that a level 0 backup precedes, "
-        "or make the missing backups known to RMAN (CATALOG START WITH '<directory>') and run "
-        "the restore step again",
+        "no backup reaches the target: give a later target (after a level 0 backup), or "
+        "CATALOG START WITH the missing backups' directory and run the restore step again",
     RestoreFailure.MISSING_ARCHIVED_LOG:
-        "recovery cannot pass a missing archived log: bring it back into the archive "
-        "destination (another copy, tape) and CATALOG it, then run the restore step again; "
-        "or give a target before that log (its starting SCN as scn=)",
+        "bring the archived log back into the archive destination (another copy, tape), "
+        "CATALOG it and run the restore step again, or restore to a time before that log",
     RestoreFailure.CORRUPT_PIECE:
         "a backup piece cannot be read: check it (RESTORE DATABASE VALIDATE), bring back a "
         "good copy of it, or give a target that an older backup reaches",
@@ -176,8 +174,10 @@ def restore_outcome(log_text: str, rc: int = 0, log_path: str = "") -> dict[str,
                  for kind in result.failures]
         subjects = [f.subject for f in result.findings if f.subject]
         named = f" [{'; '.join(dict.fromkeys(subjects))}]" if subjects else ""
-        failure = (f"the RMAN restore failed{where}{named}: " + " | ".join(parts)
-                   + ". The instance is left mounted, not open.")
+        # what to do comes first, the log's path last: a step's detail is cut at 400
+        # characters, and the evidence keeps the path anyway
+        failure = (f"the RMAN restore failed, instance left mounted (not open){named}: "
+                   + " | ".join(parts) + where)
     elif not result.opened or int(rc) != 0:
         failure = (f"the RMAN restore did not open the database{where}: rman exited {rc}, "
                    f"open attempted {result.open_attempted}, opened {result.opened}: read the "
