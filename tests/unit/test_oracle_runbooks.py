@@ -43,10 +43,11 @@ def test_emergency_restore_of_the_oracle_host_runs_the_rman_steps_only() -> None
 
 def test_emergency_restore_of_a_postgresql_host_skips_the_oracle_steps() -> None:
     steps = restore_steps(EMR)
-    # fence and prepare resolve too; their `when` (new-host mode) skips them at run time
+    # fence, prepare and standby resolve too; their `when` (new-host mode, standbys given)
+    # skips them at run time, and the timeline shows them skipped
     assert {s for s, hosts in steps.items() if hosts} == {
         "fence", "stop", "prepare", "set_aside", "restore", "recover", "checks", "open",
-        "post_checks"}
+        "standby", "post_checks"}
     assert steps["oracle_assess"] == steps["oracle_restore"] == steps["oracle_checks"] == []
 
 
