@@ -399,3 +399,15 @@ def test_goldengate_that_cannot_be_read_is_an_error() -> None:
     assert {"severity": "error", "check": "goldengate",
             "message": "REPLICAT RHISLAB: ABENDED: read the report file (VIEW REPORT RHISLAB) "
                        "and the ggserr log before restarting"} in evidence["findings"]
+
+
+def test_a_source_host_is_not_faulted_for_having_no_replicat_lag() -> None:
+    info = (ROOT / "tests" / "fixtures" / "oracle" / "goldengate"
+            / "ggsci_info_all_healthy.txt").read_text()
+    source = info.split("GGSCI (his-db-3) 2>")[0].replace(
+        "REPLICAT    RUNNING     RHISLAB", "EXTRACT     RUNNING     EHISPRD").replace(
+        "REPLICAT    RUNNING     RHISRPT", "EXTRACT     RUNNING     PHISPRD")
+    _, findings = F.goldengate(ran(0, source), "source", "/u01/app/ogg")
+    assert findings == []
+    _, target = F.goldengate(ran(0, source), "target", "/u01/app/ogg")
+    assert any("lag" in f.problem for f in target)  # a replica's missing lag is a finding
