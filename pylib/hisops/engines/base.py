@@ -8,7 +8,7 @@ drill evidence the journal keeps. PostgreSQL and Oracle implement the same inter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -71,6 +71,13 @@ class Finding:
 
 def errors(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity is Severity.ERROR]
+
+
+def error_lines(findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The one-line messages of the error findings among published ones (finding dicts, as
+    roles put them in their evidence): what a role fails with."""
+    return [str(f.get("line") or f.get("problem")) for f in findings
+            if f.get("severity", "error") == "error"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from hisops.engines.base import BackupKind, Finding, Severity, ToolOutput
+from hisops.engines.base import BackupKind, Finding, Severity, ToolOutput, error_lines
 from hisops.engines.oracle.rman import (
     RMAN_ENVIRONMENT,
     OracleEngine,
@@ -226,12 +226,6 @@ def _elapsed(start: Any, end: Any) -> float | None:
         return round(float(end) - float(start), 2)
     except (TypeError, ValueError):
         return None
-
-
-def error_lines(findings: list[dict[str, Any]]) -> list[str]:
-    """The one-line messages of the error findings (what the role fails with)."""
-    return [str(f.get("line") or f.get("problem")) for f in findings
-            if f.get("severity", "error") == "error"]
 
 
 class FilterModule:

@@ -14,7 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from hisops.engines.base import Finding, Severity
+from hisops.engines.base import Finding, Severity, error_lines
 from hisops.engines.oracle.rman import RMAN_ENVIRONMENT
 from hisops.errors import VerificationFailed
 
@@ -131,12 +131,6 @@ def backup_evidence(result: dict[str, Any], *, host: str, database: str, level: 
         "passed": bool(result.get("passed")),
         "findings": list(result.get("findings") or []),
     }
-
-
-def error_lines(findings: list[dict[str, Any]]) -> list[str]:
-    """The one-line messages of the error findings (what the role fails with)."""
-    return [str(f.get("line") or f.get("problem")) for f in findings
-            if f.get("severity", "error") == "error"]
 
 
 class FilterModule:
