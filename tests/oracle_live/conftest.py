@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -83,14 +84,8 @@ class OracleHost:
 
         env = f"export ORACLE_HOME={self.home} ORACLE_SID={self.sid} " \
               "NLS_LANG=AMERICAN_AMERICA.AL32UTF8 NLS_DATE_FORMAT='YYYY-MM-DD HH24:MI:SS'; "
-        return ssh_exec.run_command([self.conn], f"bash -c {_quote(env + command)}",
+        return ssh_exec.run_command([self.conn], f"bash -c {shlex.quote(env + command)}",
                                     timeout_s=timeout_s)[self.conn.name]
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from hisops.baselines import oracle_check
 from hisops.baselines.apply import _left_over, oracle_desired_state
 from hisops.baselines.check import _row
 from hisops.baselines.loader import load_baseline
-from hisops.baselines.model import OracleAudit, OracleParameter, OracleProfile
 from hisops.engines.oracle.baseline import evaluate
 from hisops.engines.oracle.baseline_sql import Snapshot, snapshot
 from tests.conftest import ROOT
 from tests.role_plugins import filter_plugin
+from tests.unit.test_oracle_baseline import audit, param, prof
 
 F = filter_plugin("oracle_baseline", "hisops_oracle_baseline")
 FIXTURES = ROOT / "tests" / "fixtures" / "oracle" / "baseline"
@@ -44,21 +44,6 @@ def healthy() -> Snapshot:
 @pytest.fixture(scope="module")
 def drifted() -> Snapshot:
     return snap("his_prd_drifted")
-
-
-def param(name: str, **expect: Any) -> OracleParameter:
-    return OracleParameter(kind="oracle_parameter", id="t", title="t", severity=3, name=name,
-                           **expect)
-
-
-def prof(profile: str, resource: str, **expect: Any) -> OracleProfile:
-    return OracleProfile(kind="oracle_profile", id="t", title="t", severity=3, profile=profile,
-                         resource=resource, **expect)
-
-
-def audit(policy: str, enabled: bool = True) -> OracleAudit:
-    return OracleAudit(kind="oracle_audit", id="t", title="t", severity=2, policy=policy,
-                       enabled=enabled)
 
 
 # --- the statements --------------------------------------------------------------------------

@@ -184,13 +184,7 @@ def _oracle_plan(ctx: CheckContext, host: str) -> CheckResult:
         problems.append(str(exc))
     else:
         notes += tuple(line for line in render_clock(clock).splitlines() if line.strip())
-        data["clock"] = {
-            "level": clock.level.number, "started_at": clock.started_at.astimezone(UTC)
-            .isoformat(), "now": now.astimezone(UTC).isoformat(), "eta_s": None,
-            "plan_end": None, "spare_s": None,
-            "deadlines": [{"name": d.name, "due": d.due.astimezone(UTC).isoformat(),
-                           "left_s": d.left.total_seconds(), "met_by_plan": d.met_by_plan}
-                          for d in clock.deadlines]}
+        data["clock"] = clock.to_dict()
     return CheckResult(problems=tuple(problems), notes=notes, data=data)
 
 

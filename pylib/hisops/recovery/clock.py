@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hisops.errors import InputError
 from hisops.severity import LEVELS, LIMIT_NAMES, Level, LimitName
@@ -55,6 +56,20 @@ class IncidentClock:
 
     def deadline(self, name: LimitName) -> Deadline | None:
         return next((d for d in self.deadlines if d.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (times ISO 8601 in UTC): what a restore plan journals."""
+        def iso(when: datetime | None) -> str | None:
+            return when.astimezone(UTC).isoformat() if when is not None else None
+
+        return {"level": self.level.number, "started_at": iso(self.started_at),
+                "now": iso(self.now),
+                "eta_s": self.eta.total_seconds() if self.eta is not None else None,
+                "plan_end": iso(self.plan_end),
+                "spare_s": self.spare.total_seconds() if self.spare is not None else None,
+                "deadlines": [{"name": d.name, "due": iso(d.due),
+                               "left_s": d.left.total_seconds(),
+                               "met_by_plan": d.met_by_plan} for d in self.deadlines]}
 
 
 def incident_clock(started_at: datetime, now: datetime, eta_s: float | None,

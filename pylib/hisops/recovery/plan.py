@@ -131,15 +131,7 @@ class RestorePlan:
                     "throughput_bytes_per_s": self.eta.throughput,
                     "restore_s": self.eta.restore_s, "recovery_s": self.eta.recovery_s,
                     "checks_s": self.eta.checks_s, "procedure_s": self.eta.procedure_s},
-            "clock": {
-                "level": clock.level.number, "started_at": _iso(clock.started_at),
-                "now": _iso(clock.now),
-                "eta_s": clock.eta.total_seconds() if clock.eta is not None else None,
-                "plan_end": _iso(clock.plan_end),
-                "spare_s": clock.spare.total_seconds() if clock.spare is not None else None,
-                "deadlines": [{"name": d.name, "due": _iso(d.due),
-                               "left_s": d.left.total_seconds(),
-                               "met_by_plan": d.met_by_plan} for d in clock.deadlines]},
+            "clock": clock.to_dict(),
             "steps": [{"number": n, "id": s.id, "host": s.host,
                        "description": s.description, "command": list(s.command)}
                       for n, s in enumerate(self.steps, 1)],

@@ -16,7 +16,9 @@ from enum import StrEnum
 from typing import Any
 
 from hisops.engines.oracle.opatch import DATAGUARD_STATS_SQL, dataguard_stat_from_row
-from hisops.engines.oracle.sql import RowShapeError
+
+# the row checks the backup views' converters use: one wording for a row of the wrong shape
+from hisops.engines.oracle.sql import RowShapeError, _int, _text, _width
 
 Row = Sequence[Any]
 
@@ -278,10 +280,6 @@ class SqlPatch:
 # --- converters (pure) -------------------------------------------------------------------------
 
 
-def _width(what: str, row: Row, width: int) -> None:
-    if len(row) != width:
-        raise RowShapeError(what, row, f"expected {width} columns, got {len(row)}")
-
 
 def _opt_num(what: str, row: Row, i: int) -> float | None:
     return None if row[i] is None else _num(what, row, i)
@@ -294,22 +292,10 @@ def _num(what: str, row: Row, i: int) -> float:
     return float(value)
 
 
-def _int(what: str, row: Row, i: int) -> int:
-    value = _num(what, row, i)
-    if not value.is_integer():
-        raise RowShapeError(what, row, f"column {i + 1} is not a whole number")
-    return int(value)
-
 
 def _opt_int(what: str, row: Row, i: int) -> int | None:
     return None if row[i] is None else _int(what, row, i)
 
-
-def _text(what: str, row: Row, i: int) -> str:
-    value = row[i]
-    if not isinstance(value, str):
-        raise RowShapeError(what, row, f"column {i + 1} is not text")
-    return value
 
 
 def _opt_text(what: str, row: Row, i: int) -> str | None:

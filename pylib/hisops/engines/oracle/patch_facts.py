@@ -29,8 +29,18 @@ from hisops.engines.oracle.opatch import (
     parse_opatch_version,
     parse_prereq,
 )
-from hisops.engines.oracle.patch import DatabaseHome, Estate, PatchTarget, Role, Strategy
-from hisops.engines.oracle.sqlplus import query_script, rows, typed
+
+# the same command lines the plan's own check steps run
+from hisops.engines.oracle.patch import (
+    DatabaseHome,
+    Estate,
+    PatchTarget,
+    Role,
+    Strategy,
+    _opatch,
+    _query,
+)
+from hisops.engines.oracle.sqlplus import rows, typed
 from hisops.errors import ParameterError
 
 DATAGUARD_COLUMNS = ("NAME", "VALUE", "UNIT", "TIME_COMPUTED", "DATUM_TIME")
@@ -84,16 +94,12 @@ def home_vars(host: str, hostvars: Mapping[str, Any], groups: Iterable[str]) -> 
 
 def read_commands(home: HomeVars, target: PatchTarget) -> dict[str, str]:
     """The read-only questions asked of a home before planning (as the oracle OS user)."""
-    env = f"env ORACLE_HOME={home.oracle_home}"
-    opatch = f"{env} {home.oracle_home}/OPatch/opatch"
-    out = {"opatch_version": f"{opatch} version",
-           "lsinventory": f"{opatch} lsinventory",
-           "prereq": f"cd {target.patch_dir} && {opatch} prereq "
-                     "CheckConflictAgainstOHWithDetail -ph ./"}
+    out = {"opatch_version": _opatch(home.oracle_home, "version"),
+           "lsinventory": _opatch(home.oracle_home, "lsinventory"),
+           "prereq": _opatch(home.oracle_home, "prereq CheckConflictAgainstOHWithDetail -ph ./",
+                             in_patch=target.patch_dir)}
     if home.role is Role.PHYSICAL_STANDBY:
-        out["dataguard_stats"] = (f"{env} ORACLE_SID={home.sid} {home.oracle_home}/bin/sqlplus "
-                                  f"-S -L / as sysdba <<'EOF'\n"
-                                  f"{query_script(DATAGUARD_STATS_SQL)}EOF")
+        out["dataguard_stats"] = _query(home.oracle_home, home.sid, DATAGUARD_STATS_SQL)
     return out
 
 

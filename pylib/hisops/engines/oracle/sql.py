@@ -253,14 +253,6 @@ def rpo_seconds(lags: Sequence[ArchiveLag]) -> float | None:
 # --- I/O ---------------------------------------------------------------------------------------
 
 
-def connect(dsn: str, user: str, password: str) -> oracledb.Connection:
-    """A thin-mode connection (:mod:`hisops.engines.oracle.connect`); the caller supplies
-    secrets from the secrets store, never a literal."""
-    from hisops.engines.oracle.connect import OracleLogin
-    from hisops.engines.oracle.connect import connect as thin_connect
-
-    return thin_connect(OracleLogin(dsn=dsn, user=user, password=password))
-
 
 def _fetch(conn: oracledb.Connection, sql: str, **binds: Any) -> list[tuple[Any, ...]]:
     with conn.cursor() as cursor:
