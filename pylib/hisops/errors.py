@@ -56,7 +56,8 @@ class InputError(HisopsError):
         return f"{where}: {text}" if where else text
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# every character str.splitlines() breaks at is among these (NEL, LS and PS included)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 class RunbookError(InputError):

@@ -32,6 +32,18 @@ os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "yaml,ini,host_list")
 
 _GROUP_KEYS = frozenset({"hosts", "children", "vars"})
 _TERM_SPLIT = re.compile(r"[:,]")
+# A host name may be a range ("db-[01:20]"); Ansible expands it eagerly, so "db-[0:99999999]"
+# would hang the loader and fill the memory instead of failing. No real estate needs more.
+MAX_RANGE_HOSTS = 10_000
+_HOST_RANGE = re.compile(r"\[(\d+):(\d+)(?::(\d+))?\]")
+
+
+def _range_size(host: str) -> int:
+    """How many hosts a host name with numeric ranges expands to (1 without a range)."""
+    size = 1
+    for begin, end, step in _HOST_RANGE.findall(host):
+        size *= max(0, (int(end) - int(begin)) // max(int(step or 1), 1) + 1)
+    return size
 
 
 def _check_yaml_inventory(path: Path) -> None:
@@ -66,6 +78,11 @@ def _check_yaml_inventory(path: Path) -> None:
                     group(str(child), child_body, (*field_loc, child))
             elif key == "hosts":
                 for host, host_vars in value.items():
+                    if isinstance(host, str) and _range_size(host) > MAX_RANGE_HOSTS:
+                        raise InventoryError(f"host range expands to more than "
+                                             f"{MAX_RANGE_HOSTS} hosts", file=str(path),
+                                             line=doc.line_of((*field_loc, host)),
+                                             field=f"{field_name}.{host}")
                     if host_vars is not None and not isinstance(host_vars, dict):
                         raise InventoryError("host variables must be a mapping",
                                              file=str(path),
