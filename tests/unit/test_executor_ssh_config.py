@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 
 import pytest
 
 from hisops.errors import ExecutorError
 from hisops.executors.results import HostConnection
-from hisops.executors.ssh import _wrap, connection_for, known_hosts_from_ssh_args
+from hisops.executors.ssh import (
+    _ENV_LOADER,
+    _wrap,
+    connection_for,
+    env_payload,
+    known_hosts_from_ssh_args,
+)
 
 
 def test_defaults_follow_ansible_not_localhost() -> None:
@@ -79,8 +86,32 @@ def test_become_uses_non_interactive_sudo_and_keeps_env() -> None:
     conn = HostConnection(name="db1", user="deploy", become=True)
     argv = shlex.split(_wrap(conn, "id -u", 10, {"A": "x y"}, remote_timeout=True))
     assert argv[:5] == ["sudo", "-n", "-u", "root", "--"]
-    assert argv[5:7] == ["env", "A=x y"]  # after sudo, so env_reset cannot drop it
-    assert argv[-3:] == ["bash", "-c", "id -u"]
+    # the loader runs after sudo, so env_reset cannot drop what it exports
+    assert argv[-5:] == ["bash", "-c", _ENV_LOADER, "hisops-env", "id -u"]
+
+
+def test_env_values_never_reach_the_command_line() -> None:
+    # argv is world-readable in the process list and sudo logs it: a secret must not be there
+    conn = HostConnection(name="db1", user="deploy", become=True)
+    line = _wrap(conn, "id -u", 10, {"HISOPS_SECRET_PW": "canary-7f3a"}, remote_timeout=True)
+    assert "canary-7f3a" not in line
+    assert "HISOPS_SECRET_PW" not in line
+
+
+def test_the_env_loader_exports_every_value_exactly_in_real_bash() -> None:
+    env = {"A": "x y", "B": "it's \"quoted\" $HOME `id`\nsecond line", "C": ""}
+    script = 'printf "%s|%s|%s|" "$A" "$B" "$C"; cat; printf "[%s]" "${kv-unset}"'
+    proc = subprocess.run(["bash", "-c", _ENV_LOADER, "hisops-env", script],
+                          input=env_payload(env), capture_output=True, text=True, check=True,
+                          timeout=10)
+    # values verbatim; the command's own stdin is empty; the loop variable does not leak
+    assert proc.stdout == "x y|it's \"quoted\" $HOME `id`\nsecond line||[unset]"
+
+
+@pytest.mark.parametrize("env", [{"A-B": "x"}, {"1A": "x"}, {"A": "x\0y"}])
+def test_env_payload_refuses_what_bash_could_not_carry(env: dict[str, str]) -> None:
+    with pytest.raises(ExecutorError):
+        env_payload(env)
 
 
 def test_no_sudo_when_already_the_become_user() -> None:

@@ -9,6 +9,7 @@ command is wrapped in coreutils `timeout` so it dies even when only our side giv
 from __future__ import annotations
 
 import getpass
+import io
 import logging
 import math
 import os
@@ -218,14 +219,33 @@ def _wrap(conn: HostConnection, command: str, timeout_s: float, env: Mapping[str
     if conn.become and login != become_user:
         # -n: fail at once instead of waiting for a password prompt nobody will answer
         parts += ["sudo", "-n", "-u", become_user, "--"]
-    if env:
-        # through env(1), so the variables survive sudo's env_reset
-        parts += ["env", *(f"{k}={v}" for k, v in env.items())]
     if remote_timeout:
         deadline = math.ceil(timeout_s) + REMOTE_KILL_GRACE_S
         parts += ["timeout", "-k", "5", str(deadline)]
-    parts += ["bash", "-c", command]
+    if env:
+        # The variables (step secrets among them) come on stdin, never on the command line:
+        # argv is world-readable in the host's process list and sudo logs it to auth.log. The
+        # loader runs after sudo, so they survive its env_reset.
+        parts += ["bash", "-c", _ENV_LOADER, "hisops-env", command]
+    else:
+        parts += ["bash", "-c", command]
     return shlex.join(parts)
+
+
+# Reads NAME=VALUE records separated by NUL from stdin, exports them, then runs "$1" with
+# stdin closed (the records are not the command's input).
+_ENV_LOADER = ('while IFS= read -r -d "" kv; do export -- "$kv"; done; '
+               'exec bash -c "$1" </dev/null')
+
+
+def env_payload(env: Mapping[str, str]) -> str:
+    """The stdin the env loader of `_wrap` reads: NAME=VALUE records, each NUL-terminated."""
+    for name, value in env.items():
+        if not name.isidentifier() or not name.isascii():
+            raise ExecutorError(f"not an environment variable name: {name!r}")
+        if "\0" in value:
+            raise ExecutorError(f"environment variable {name} holds a NUL byte")
+    return "".join(f"{name}={value}\0" for name, value in env.items())
 
 
 def _connection(conn: HostConnection, connect_timeout: float) -> Connection:
@@ -335,7 +355,9 @@ def _run_ssh(
         timed_out = (f"{where}: no exit after {timeout_s:g}s; channel closed, remote "
                      "command killed by its own deadline")
         try:
-            result = cx.run(line, hide=True, warn=True, in_stream=False, pty=False,
+            # the env records go on stdin and EOF follows them (invoke closes a non-pty stdin)
+            stdin: Any = io.StringIO(env_payload(env)) if env else False
+            result = cx.run(line, hide=True, warn=True, in_stream=stdin, pty=False,
                             timeout=timeout_s)
         except CommandTimedOut as exc:
             res = exc.result
