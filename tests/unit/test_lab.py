@@ -193,3 +193,36 @@ def test_a_second_lab_up_waits_for_the_first(tmp_path: Path) -> None:
         pass
     with filelock.locked(lock, timeout=0.6):  # released: free again
         pass
+
+
+def test_only_the_verify_host_gets_the_scratch_tmpfs_and_its_own_layout(
+        settings: LabSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mount added to verify-1 recreates verify-1 alone on the next `lab up`, never the
+    primary and its replicas (which would reload the dataset and forget the backups)."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(containers.podman, "run", lambda args, **_: calls.append(args))
+    topo = build_topology(0, 30000)
+    for name in ("verify-1", "his-db-1"):
+        settings.host_dir(name).mkdir(parents=True, exist_ok=True)
+        containers.run_host(settings, topo.get(name))
+    verify, primary = calls
+    mounts = [verify[i + 1] for i, arg in enumerate(verify) if arg == "--mount"]
+    assert mounts == [
+        f"type=tmpfs,destination={containers.SMALL_DISK},tmpfs-size={containers.SMALL_DISK_SIZE}",
+        f"type=tmpfs,destination={containers.SCRATCH_DISK},"
+        f"tmpfs-size={containers.SCRATCH_DISK_SIZE}"]
+    assert "--mount" not in primary
+    assert f"{containers.LABEL_LAYOUT}={containers.VERIFY_LAYOUT_VERSION}" in verify
+    assert f"{containers.LABEL_LAYOUT}={containers.LAYOUT_VERSION}" in primary
+
+    def state(host: str, layout: int) -> containers.ContainerState:
+        return containers.ContainerState(
+            name=host, running=True, status="running",
+            labels={containers.LABEL_PORTS: containers.ports_label(topo.get(host)),
+                    containers.LABEL_LAYOUT: str(layout)})
+
+    old = containers.LAYOUT_VERSION
+    assert containers.matches(state("his-db-1", old), topo.get("his-db-1"))
+    assert not containers.matches(state("verify-1", old), topo.get("verify-1"))
+    assert containers.matches(state("verify-1", containers.VERIFY_LAYOUT_VERSION),
+                              topo.get("verify-1"))

@@ -24,13 +24,28 @@ LABEL_LAYOUT = "hisops.lab.layout"
 # bump when run_host's mounts or options change, so `lab up` recreates older containers
 # (3: the patch repository is no longer mounted; the patching runbook stages media over SSH)
 LAYOUT_VERSION = 3
+# the verify host's own layout (4: a second tmpfs, SCRATCH_DISK; 5: it holds a whole drill),
+# so a change to its mounts recreates that host alone (no cluster, nothing to reload), never
+# the primary and its replicas
+VERIFY_LAYOUT_VERSION = 5
 # verify-1's small tmpfs, for restore drills that must run out of disk
 SMALL_DISK = "/srv/hisops-small-disk"
 SMALL_DISK_SIZE = "24m"
+# verify-1's scratch tmpfs that holds a whole drill of the lab's dataset (a 40 MB restore at
+# scale 0.05, plus the WAL recovery brings into pg_wal: 100 MB and more) with room to spare,
+# for tests that fill it mid-restore or before a drill. A tmpfs costs RAM only for what is
+# written to it, and every test frees what it fills.
+SCRATCH_DISK = "/srv/hisops-scratch-disk"
+SCRATCH_DISK_SIZE = "512m"
 
 
 def container_name(settings: LabSettings, host: str) -> str:
     return settings.container_prefix + host
+
+
+def layout_version(host: HostSpec) -> int:
+    """The layout HOST's container is made with (its mounts and options)."""
+    return VERIFY_LAYOUT_VERSION if host.role is Role.VERIFY else LAYOUT_VERSION
 
 
 def ports_label(host: HostSpec) -> str:
@@ -86,13 +101,15 @@ def run_host(settings: LabSettings, host: HostSpec) -> None:
         "--label", "hisops.lab=1", "--label", f"{LABEL_HOST}={host.name}",
         "--label", f"hisops.lab.role={host.role.value}",
         "--label", f"{LABEL_PORTS}={ports_label(host)}",
-        "--label", f"{LABEL_LAYOUT}={LAYOUT_VERSION}",
+        "--label", f"{LABEL_LAYOUT}={layout_version(host)}",
         "--stop-timeout", "20",
         "-v", f"{hdir}:/run/hisops-lab:ro",
     ]
     if host.role is Role.VERIFY:
         # a deliberately small disk: restore drills prove they fail cleanly when out of space
-        args += ["--mount", f"type=tmpfs,destination={SMALL_DISK},tmpfs-size={SMALL_DISK_SIZE}"]
+        args += ["--mount", f"type=tmpfs,destination={SMALL_DISK},tmpfs-size={SMALL_DISK_SIZE}",
+                 "--mount", f"type=tmpfs,destination={SCRATCH_DISK},"
+                            f"tmpfs-size={SCRATCH_DISK_SIZE}"]
     args.append(settings.image)
     podman.run(args)
     log.info("started %s (ssh %d)", host.name, host.ssh_port)
@@ -116,5 +133,5 @@ def remove(settings: LabSettings, hosts: list[str]) -> None:
 def matches(state: ContainerState, host: HostSpec) -> bool:
     """True when an existing container was made for HOST with the same ports and layout."""
     return (state.labels.get(LABEL_PORTS) == ports_label(host)
-            and state.labels.get(LABEL_LAYOUT, "1") == str(LAYOUT_VERSION))
+            and state.labels.get(LABEL_LAYOUT, "1") == str(layout_version(host)))
 
