@@ -13,6 +13,7 @@ emptied) in a ``finally``, so the shared lab is left as it was found whatever th
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import time
@@ -283,10 +284,15 @@ def test_a_scratch_disk_already_full_is_refused_before_restoring_and_resume_comp
     assert result.rc == 1, result.out + result.err
     line = a_line_naming(result.err, SCRATCH, "is out of disk: the restore needs")
     assert f"{FILL_ROOT}/his" in line
+    # what is counted: the restored files and the WAL recovery brings into pg_wal, with margin
+    assert re.search(r"needs [\d.]+ MB \(backup [\d.]+ MB \+ WAL [1-9][\d.]* MB, x 1\.1\)",
+                     line), line
     run_id = str(last_run()["run_id"])
     assert_failed_and_locked(run_id)
     (proof,) = [p["evidence"] for p in evidence_payloads("restore_drill", run_id=run_id)]
     assert proof["checks"].get("preflight") == "failed"
+    assert proof["checks"].get("restore") == "skipped", proof["checks"]  # it never began
+    assert proof.get("refused") == "preflight"
     assert scratch_is_gone(lab, FILL_ROOT), "the restore started despite the preflight"
     assert_nothing_lost(lab, baseline)
 

@@ -349,9 +349,13 @@ def drill_evidence(raw: Mapping[str, Any]) -> dict[str, Any]:
         "passed": not errors(findings),
         "findings": [{**f.to_dict(), "line": f.one_line()} for f in findings],
         "checks": {name: ("failed" if errors(group) else "passed") for name, group in
-                   checks.items()} | ({} if restored else {"restore": "failed"}
-                                       if raw.get("failure") else {}),
+                   checks.items()},
     }
+    if raw.get("failure") and not restored and "restore" not in checks:
+        # the drill stopped before restoring anything: the restore did not fail, it never ran
+        evidence["checks"]["restore"] = "skipped"
+        if raw["failure"][0] == "preflight":
+            evidence["refused"] = "preflight"
     if raw.get("carry"):  # the source's settings the copy was configured with, and the caps
         evidence["configuration"] = _carried(raw["carry"])
     return evidence
@@ -431,3 +435,84 @@ def restore_eta(history_mbps: Iterable[float], size_bytes: int) -> str:
     rate = sum(rates) / len(rates)
     return (f"restoring {size_mb:.0f} MB; ETA {size_mb / rate:.0f} s at {rate:.1f} MB/s "
             f"(mean of the last {len(rates)} drill(s) here)")
+
+
+# --- the space a restore needs -------------------------------------------------------------------
+
+WAL_SEGMENT_BYTES = 16 << 20  # PostgreSQL's default wal_segment_size
+DEFAULT_MAX_WAL_SIZE = 1 << 30  # PostgreSQL's default max_wal_size (1GB)
+_SIZE_UNITS = {"kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def _segment_number(name: str, segment_bytes: int) -> int:
+    """A WAL file name's position in the WAL (timeline left out: the LSN runs on across one)."""
+    if not re.fullmatch(r"[0-9A-F]{24}", name):
+        raise ValueError(f"not a WAL segment name: {name!r}")
+    return int(name[8:16], 16) * ((1 << 32) // segment_bytes) + int(name[16:], 16)
+
+
+def _lsn(text: str) -> int | None:
+    match = re.fullmatch(r"([0-9A-Fa-f]+)/([0-9A-Fa-f]+)", text or "")
+    return (int(match.group(1), 16) << 32) + int(match.group(2), 16) if match else None
+
+
+def wal_segment_bytes(raw_backup: Mapping[str, Any]) -> int:
+    """The WAL segment size a backup's info implies: the size (a power of two, 1 MB to 1 GB)
+    that puts its start LSN in its start segment; 16 MiB when the info cannot tell."""
+    lsn = _lsn(str((raw_backup.get("lsn") or {}).get("start") or ""))
+    start = str((raw_backup.get("archive") or {}).get("start") or "")
+    if lsn is None or not re.fullmatch(r"[0-9A-F]{24}", start):
+        return WAL_SEGMENT_BYTES
+    fits = [size for size in (1 << bits for bits in range(20, 31))
+            if lsn // size == _segment_number(start, size)]
+    return WAL_SEGMENT_BYTES if WAL_SEGMENT_BYTES in fits or not fits else fits[0]
+
+
+def setting_bytes(value: Any, unit_bytes: int = 1 << 20) -> int | None:
+    """A size setting as PostgreSQL reads it ("1GB", "2048MB", a bare number in UNIT_BYTES,
+    max_wal_size's MB by default); None when VALUE is empty or not a size."""
+    match = re.fullmatch(r"\s*'?(\d+)\s*(kB|MB|GB|TB)?'?\s*", str(value if value is not None
+                                                                  else ""))
+    if not match:
+        return None
+    return int(match.group(1)) * (_SIZE_UNITS[match.group(2)] if match.group(2) else unit_bytes)
+
+
+def restore_space(info_json: str, label: str, *, target_time: str = "", margin: float = 1.1,
+                  max_wal_size: Any = None) -> dict[str, Any]:
+    """The free space a drill's restore and recovery need on the scratch host.
+
+    The restored files (the backup's database size) plus the WAL recovery restores into
+    pg_wal, which PostgreSQL keeps there under their own names (so a cascaded standby could
+    read them) until a restartpoint recycles them: every segment from the backup's start to
+    the recovery target (its stop for an immediate recovery; for a point in time, whose
+    segment the catalogue cannot name, the archive's newest) and the two recovery ends with
+    (the last segment copied onto the new timeline, one preallocated), yet never more than
+    MAX_WAL_SIZE (the scratch instance's; PostgreSQL's 1GB when empty) and those two. Both
+    times MARGIN; a margin of 0 skips the check (``need_bytes`` 0)."""
+    stanza = _stanza_info(info_json)
+    raw = next((b for b in stanza.get("backup", []) if b.get("label") == label), None)
+    if raw is None:
+        raise ValueError(f"backup {label} is not in the catalogue")
+    segment = wal_segment_bytes(raw)
+    archive = raw.get("archive") or {}
+    start = _segment_number(str(archive.get("start")), segment)
+    end = _segment_number(str(archive.get("stop") or archive.get("start")), segment)
+    if target_time:
+        newest = [a.get("max") for a in stanza.get("archive", [])
+                  if a.get("database", {}).get("id") == raw.get("database", {}).get("id")
+                  and a.get("max")]
+        end = max([end, *(_segment_number(str(m), segment) for m in newest)])
+    restored = end - start + 1
+    limit = (setting_bytes(max_wal_size) or DEFAULT_MAX_WAL_SIZE) // segment
+    segments = min(restored, limit) + 2
+    backup_bytes = int(raw["info"]["size"])
+    wal_bytes = segments * segment
+    need = round((backup_bytes + wal_bytes) * float(margin))
+    return {
+        "need_bytes": need, "backup_bytes": backup_bytes, "wal_bytes": wal_bytes,
+        "wal_segments": segments, "wal_segment_bytes": segment,
+        "wal_capped": restored > limit, "margin": float(margin),
+        "summary": (f"the restore needs {need / 1e6:.1f} MB (backup {backup_bytes / 1e6:.1f} MB"
+                    f" + WAL {wal_bytes / 1e6:.1f} MB, x {float(margin):g})"),
+    }

@@ -51,6 +51,16 @@ def control_limits(controldata: str) -> dict[str, int]:
     return postgres.control_limits(str(controldata))
 
 
+def restore_space(info_json: str, label: str, target_time: str = "", margin: Any = 1.1,
+                  max_wal_size: Any = None) -> dict[str, Any]:
+    try:
+        return postgres.restore_space(str(info_json), str(label),
+                                      target_time=str(target_time or ""), margin=float(margin),
+                                      max_wal_size=_plain(max_wal_size))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"cannot estimate the restore's space: {exc}") from None
+
+
 def restore_eta(history: list[float], size_bytes: int) -> str:
     return postgres.restore_eta(_plain(history), int(size_bytes))
 
@@ -78,6 +88,7 @@ class FilterModule:
             "hisops_drill_evidence": drill_evidence,
             "hisops_failure_reason": failure_reason,
             "hisops_restore_eta": restore_eta,
+            "hisops_restore_space": restore_space,
             "hisops_control_limits": control_limits,
             "hisops_carry_settings": carry_settings,
             "hisops_conf_value": conf_value,
