@@ -1,9 +1,12 @@
 """Failpoints: deterministic fault injection at named places in the engine.
 
 Like etcd's gofail or TiKV's fail-rs, a failpoint is inert unless ``HISOPS_FAILPOINTS`` names
-it, e.g. ``HISOPS_FAILPOINTS="after-step:backup=kill"``. The kill-and-resume tests and the
-fault-injection benchmarks use it to stop a run at an exact step boundary; nothing in normal
-operation sets it.
+it, e.g. ``HISOPS_FAILPOINTS="after-step:backup=kill"`` (a comma-separated list; the action
+defaults to kill). The names: ``before-step:ID`` and ``after-step:ID`` (the engine),
+``before-rollback:ID``, and ``task:ID:N`` when the N-th task (1-based, counted once for all
+hosts) of an ansible-runner run of step ID starts (the Ansible executor). The kill-and-resume
+tests and the fault-injection benchmarks use them to stop a run at an exact point; nothing in
+normal operation sets it.
 """
 
 from __future__ import annotations
