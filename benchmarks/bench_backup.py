@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _ratios import backup_ratios
 from _results import save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +148,7 @@ def main() -> int:
               f"{med(phase):.1f} + recovery {med(recovery):.1f} + checks {med(checks):.1f} = "
               f"RTO {med(rto):.1f} s; the rest is Ansible and set-up")
         print(f"scratch host sequential write: {results['write_mbps']} MB/s (dd, fdatasync)")
+        results["ratios"] = backup_ratios(results)  # the rows bench_all.py collects
         print(f"raw results: {save('bench_backup', results)}")
     finally:
         if not args.keep:

@@ -234,8 +234,15 @@ def machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
 
 
 def save_results(results: dict[str, Any], extra: Path | None) -> list[Path]:
+    from _ratios import fanout_ratios, ratio_row
     from _results import RESULTS, save  # benchmarks/ is on sys.path when run as a script
 
+    if "figures" in results:  # the machine-readable ratios bench_all.py collects
+        sizes = results["figures"]["sizes"]
+        results["ratios"] = [
+            *fanout_ratios("baseline check", results["figures"], None),
+            *(ratio_row(f"baseline check, {n} host(s) (max wall)", sizes[str(n)]["wall_s"]["max"],
+                        "target", t, target=1.0) for n, t in TARGET_S.items())]
     paths = [save("bench_baseline", results)]
     latest = RESULTS / "baseline.json"  # the latest run, at a fixed name
     latest.write_text(json.dumps(results, indent=2, default=str))

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _ratios import engine_ratios
 from _results import save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +189,7 @@ def main() -> int:
     plan = bench_plan(1000, args.rounds)
     results["plan_1000_hosts"] = plan
     print(f"plan: hisops plan on 1,000 hosts {plan['plan_median_s']} s (target < 2 s)")
+    results["ratios"] = engine_ratios(results)  # the rows bench_all.py collects
     save("engine", results)
     return 0
 

@@ -408,8 +408,15 @@ def readme_body(results: dict[str, Any]) -> str:
 # --- the run -------------------------------------------------------------------------------------
 
 def save_results(results: dict[str, Any], extra: Path | None) -> list[Path]:
+    from _ratios import fanout_ratios, ratio_row
     from _results import RESULTS, save
 
+    if "figures" in results:  # the machine-readable ratios bench_all.py collects
+        render_s = results["figures"]["render"]["total_s"]["median"]
+        results["ratios"] = [
+            *fanout_ratios("inspection", results["figures"], RATIO_TARGET),
+            ratio_row("inspection HTML report, 20 hosts", render_s, "target", RENDER_TARGET_S,
+                      target=1.0)]
     paths = [save("bench_inspection", results)]
     latest = RESULTS / "inspection.json"  # the latest run, at a fixed name
     latest.write_text(json.dumps(results, indent=2, default=str))

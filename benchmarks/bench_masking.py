@@ -45,6 +45,9 @@ from hisops.masking import MaskReport, Policy, TableReport, load_policy, mask  #
 from hisops.masking.dictionaries import load_dictionaries  # noqa: E402
 from hisops.masking.reference import ID_CHECK, ID_WEIGHTS, derive_key  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _ratios import masking_ratios  # noqa: E402
+
 TARGET_S = 60.0
 KEY = "benchmark-masking-key-not-secret-000"  # a benchmark needs no secret
 
@@ -261,11 +264,11 @@ def main() -> int:
             _drop(base, template)
     print_summary(results, settings, args.patients)
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "settings": settings,
-                                         "keyed_hash_s_per_million": prfs,
-                                         "patients": args.patients, "counts": counts,
-                                         "cpus": os.cpu_count(), "load": os.getloadavg()},
-                                        indent=2, ensure_ascii=False))
+        out = {"results": results, "settings": settings, "keyed_hash_s_per_million": prfs,
+               "patients": args.patients, "counts": counts, "cpus": os.cpu_count(),
+               "load": os.getloadavg(), "ok": ok}
+        out["ratios"] = masking_ratios(out, TARGET_S)  # the rows bench_all.py collects
+        args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False))
     return 0 if ok else 1
 
 

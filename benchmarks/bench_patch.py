@@ -602,8 +602,11 @@ def main() -> int:
 
 
 def save_results(results: dict[str, Any], extra: Path | None) -> list[Path]:
+    from _ratios import patch_ratios
     from _results import save  # benchmarks/ is on sys.path when run as a script
 
+    if results.get("runs"):  # the machine-readable ratios bench_all.py collects
+        results["ratios"] = patch_ratios(results, OUTAGE_TARGET_S)
     paths = [save("bench_patch", results)]
     if extra is not None:
         extra.write_text(json.dumps(results, indent=2, default=str))
