@@ -86,6 +86,8 @@ def test_the_playbook_pid_is_reported_before_the_first_task(fired: list[str]) ->
     tracker(EVENTS[2])
     assert fired == ["task:backup:1"]
     assert [p.get("pid") for p in progress] == [4242]
+    # the same keys as every other progress event: a consumer may read any of them
+    assert set(progress[0]) == {"ident", "host", "task", "status", "pid"}
 
 
 def test_a_task_failpoint_kills_when_named(monkeypatch: pytest.MonkeyPatch) -> None:

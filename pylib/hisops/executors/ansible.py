@@ -282,7 +282,9 @@ class _Tracker:
                 self.on_playbook_start()
                 # its pid, before any task runs: a hisops killed from here on leaves it
                 # running, and resume can stop it only if the journal knows it
-                self._forward({"ident": self.ident, "pid": event.get("pid")})
+                # (same keys as every progress event: consumers may read any of them)
+                self._forward({"ident": self.ident, "host": "", "task": "",
+                               "status": "playbook_started", "pid": event.get("pid")})
             self.note(event)
             if event.get("event") == "playbook_on_stats":
                 # what the play published with set_stats (aggregated, not per_host)
