@@ -223,14 +223,8 @@ KILL_SSHD = ("listener=$(pgrep -o -x sshd); kill -STOP $listener; n=0; "
              "done; echo killed $n")
 
 
-@pytest.fixture
-def sshd_repair(lab: Lab) -> Iterator[None]:
-    yield
-    sh(lab, SCRATCH, "pkill -CONT -x sshd || true")
-
-
 def test_sshd_dying_on_the_scratch_host_fails_the_drill_and_resume_completes(
-        lab: Lab, baseline: dict[str, Any], sshd_repair: None) -> None:
+        lab: Lab, baseline: dict[str, Any]) -> None:
     """Every sshd process of verify-1 gone: the sessions (the server end of ansible's
     ControlPersist master, so pipelining cannot carry on) are SIGKILLed and the listener is
     frozen (SIGSTOP), so every new connection times out at the banner. The lab's init waits on

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from hisops.baselines import units
 from hisops.engines.base import (
     BackupKind,
     BackupSet,
@@ -29,7 +30,9 @@ from hisops.engines.base import (
 log = logging.getLogger(__name__)
 
 _KINDS = {"full": BackupKind.FULL, "diff": BackupKind.DIFFERENTIAL, "incr": BackupKind.INCREMENTAL}
-SEGMENTS_PER_XLOGID = 0x100  # 16 MB WAL segments, PostgreSQL's default wal_segment_size
+WAL_SEGMENT_BYTES = 16 << 20  # PostgreSQL's default wal_segment_size
+SEGMENTS_PER_XLOGID = (1 << 32) // WAL_SEGMENT_BYTES  # 0x100 segments per "log id"
+DEFAULT_MAX_WAL_SIZE = 1 << 30  # PostgreSQL's default max_wal_size (1GB)
 
 
 def _epoch(value: Any) -> datetime:
@@ -177,8 +180,8 @@ def wal_range(start: str, stop: str) -> list[str]:
     """WAL segment names from START to STOP inclusive (16 MB segments)."""
     if not (re.fullmatch(r"[0-9A-F]{24}", start) and re.fullmatch(r"[0-9A-F]{24}", stop)):
         raise ValueError(f"not WAL segment names: {start!r}, {stop!r}")
-    timeline, first = start[:8], int(start[8:16], 16) * SEGMENTS_PER_XLOGID + int(start[16:], 16)
-    last = int(stop[8:16], 16) * SEGMENTS_PER_XLOGID + int(stop[16:], 16)
+    timeline = start[:8]
+    first, last = (_segment_number(name, WAL_SEGMENT_BYTES) for name in (start, stop))
     return [f"{timeline}{n // SEGMENTS_PER_XLOGID:08X}{n % SEGMENTS_PER_XLOGID:08X}"
             for n in range(first, last + 1)]
 
@@ -439,9 +442,6 @@ def restore_eta(history_mbps: Iterable[float], size_bytes: int) -> str:
 
 # --- the space a restore needs -------------------------------------------------------------------
 
-WAL_SEGMENT_BYTES = 16 << 20  # PostgreSQL's default wal_segment_size
-DEFAULT_MAX_WAL_SIZE = 1 << 30  # PostgreSQL's default max_wal_size (1GB)
-_SIZE_UNITS = {"kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
 
 def _segment_number(name: str, segment_bytes: int) -> int:
@@ -468,14 +468,15 @@ def wal_segment_bytes(raw_backup: Mapping[str, Any]) -> int:
     return WAL_SEGMENT_BYTES if WAL_SEGMENT_BYTES in fits or not fits else fits[0]
 
 
-def setting_bytes(value: Any, unit_bytes: int = 1 << 20) -> int | None:
-    """A size setting as PostgreSQL reads it ("1GB", "2048MB", a bare number in UNIT_BYTES,
-    max_wal_size's MB by default); None when VALUE is empty or not a size."""
-    match = re.fullmatch(r"\s*'?(\d+)\s*(kB|MB|GB|TB)?'?\s*", str(value if value is not None
-                                                                  else ""))
-    if not match:
+def setting_bytes(value: Any, unit: str = "MB") -> int | None:
+    """A size setting as PostgreSQL reads it ("1GB", "2048MB", a bare number in UNIT,
+    max_wal_size's MB by default; quoted as in postgresql.conf or not); None when VALUE is
+    empty or not a size."""
+    text = str(value if value is not None else "").strip().strip("'")
+    try:
+        return int(units.to_base(text, unit)) if text else None
+    except units.UnitError:
         return None
-    return int(match.group(1)) * (_SIZE_UNITS[match.group(2)] if match.group(2) else unit_bytes)
 
 
 def restore_space(info_json: str, label: str, *, target_time: str = "", margin: float = 1.1,
