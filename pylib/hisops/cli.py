@@ -77,13 +77,15 @@ def inventory_path(given: Path | None) -> Path:
 
 
 def _prepare(runbook: str, inventory: Path | None, limit: str | None, extra: tuple[str, ...],
-             vault_file: Path | None) -> Any:
+             vault_file: Path | None, *, count_rows: bool = False) -> Any:
+    """``count_rows``: a data correction's plan carries the rows its find entries match now
+    (a new run and a plan count them; validate does not connect anywhere)."""
     from hisops.runbook.params import parse_extra_vars
     from hisops.runbook.session import prepare
 
     prepared = prepare(runbook, inventory_path(inventory), limit=limit,
                        given=parse_extra_vars(list(extra)), vault_file=vault_file,
-                       prompt=_prompt_secret)
+                       prompt=_prompt_secret, row_counts="count" if count_rows else None)
     _redact_logs(prepared)
     return prepared
 
@@ -101,6 +103,7 @@ class HisopsGroup(click.Group):
     code, which every other command would otherwise pay for at start-up."""
 
     lazy = {"lab": ("hisops.lab.cli", "lab"), "baseline": ("hisops.baselines.cli", "baseline"),
+            "datafix": ("hisops.datafix.cli", "datafix"),
             "problems": ("hisops.problems.cli", "problems"),
             "inspect": ("hisops.inspection.cli", "inspect"),
             "report": ("hisops.servicereport.cli", "report"),
@@ -192,22 +195,31 @@ def plan(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | 
 
     Check guards are previewed: whether they would let a run start now. A guard that would
     refuse is shown, but plan still exits 0: the plan itself is valid."""
-    prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    prepared = _prepare(runbook, inventory, limit, extra, vault_file, count_rows=not offline)
     previews = None
+    datafix: dict[str, Any] = {}
     if not offline:
+        from hisops.datafix.preview import preview
         from hisops.runbook.guards import preview_guards
 
         checks = any(g.kind == "check" for g in prepared.plan.guards)
         previews = preview_guards(prepared.plan, prepared.inventory,
                                   journal=_journal(ctx) if checks else None)
+        datafix = preview(prepared.plan, prepared.inventory, prepared.secrets, rehearse=True)
     if as_json:
         _json_out({**prepared.plan.as_dict(),
-                   "preview": None if previews is None else [p.to_dict() for p in previews]})
+                   "preview": None if previews is None else [p.to_dict() for p in previews],
+                   **({"datafix": {step: [h.to_dict() for h in hosts]
+                                   for step, hosts in datafix.items()}} if datafix else {})})
     else:
         from hisops.reports.console import print_guard_previews, print_plan
 
         print_plan(prepared.plan)
         print_guard_previews(prepared.plan, previews, waive_hint)
+        if datafix:
+            from hisops.datafix.console import print_datafix_previews
+
+            print_datafix_previews(prepared.plan, datafix)
 
 
 def _confirm(plan: Any, inventory: Any, yes: bool, confirm: str | None, check: bool) -> None:
@@ -327,7 +339,7 @@ def run(ctx: click.Context, runbook: str, inventory: Path | None, limit: str | N
     waivers = _waivers(waive, accept_unverified_backup, reason)
     if drill:
         extra = _with_drill(runbook, extra)
-    prepared = _prepare(runbook, inventory, limit, extra, vault_file)
+    prepared = _prepare(runbook, inventory, limit, extra, vault_file, count_rows=True)
     check_waivers(prepared.plan, waivers)
     _confirm(prepared.plan, prepared.inventory, yes, confirm, check)
     engine = Engine(_journal(ctx), reporter=ConsoleReporter(), operator=operator)

@@ -4,7 +4,9 @@ Like etcd's gofail or TiKV's fail-rs, a failpoint is inert unless ``HISOPS_FAILP
 it, e.g. ``HISOPS_FAILPOINTS="after-step:backup=kill"`` (a comma-separated list; the action
 defaults to kill). The names: ``before-step:ID`` and ``after-step:ID`` (the engine),
 ``before-rollback:ID``, and ``task:ID:N`` when the N-th task (1-based, counted once for all
-hosts) of an ansible-runner run of step ID starts (the Ansible executor). The kill-and-resume
+hosts) of an ansible-runner run of step ID starts (the Ansible executor), and
+``datafix:ID:after-find`` / ``datafix:ID:before-commit`` inside a data correction's transaction
+(rows locked / fix done, not yet committed). The kill-and-resume
 tests and the fault-injection benchmarks use them to stop a run at an exact point; nothing in
 normal operation sets it.
 """

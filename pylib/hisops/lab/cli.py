@@ -197,3 +197,36 @@ def pg_version(version: str | None) -> None:
 
 if __name__ == "__main__":  # `python -m hisops.lab.cli up`, before hisops.cli mounts the group
     lab()
+
+
+@lab.command(name="datafix-scenario")
+@click.option("--json", "as_json", is_flag=True, help="Print the injected errors as JSON.")
+def datafix_scenario(as_json: bool) -> None:
+    """Put one of each data error the datafix examples correct into the lab's HIS database
+    (a lost payment confirmation, a discharge date ten years late, a duplicate patient) and
+    print the runbook parameters that correct them."""
+
+    def inject() -> dict[str, Any]:
+        from hisops import paths
+        from hisops.envs import dbconn
+        from hisops.inventory import Inventory
+        from hisops.lab import datafix_scenario as scenario
+
+        inv = Inventory(paths.default_inventory())
+        host = inv.hosts("db_primary")[0]
+        with dbconn.connect(inv, host, dbname="his", secrets={}) as conn:
+            return {"host": host, **scenario.inject(conn)}
+
+    got = _guarded(inject)
+    if as_json:
+        click.echo(json.dumps(got, ensure_ascii=False, indent=2))
+        return
+    bill, stay, merge = got["bill"], got["discharge"], got["merge"]
+    click.echo(f"injected into {got['host']}:his; correct them with:")
+    click.echo(f"  hisops run datafix-billing-paid -e bill_id={bill['bill_id']} "
+               f"-e payment={bill['payment']} -e ticket=INC-1")
+    click.echo(f"  hisops run datafix-discharge-date -e stay_id={stay['stay_id']} "
+               f"-e recorded={stay['recorded']} -e corrected={stay['corrected']} -e ticket=INC-2")
+    click.echo(f"  hisops run datafix-merge-patient -e keep={merge['keep']} "
+               f"-e duplicate={merge['duplicate']} -e visits={merge['visits']} "
+               f"-e prescriptions={merge['prescriptions']} -e ticket=INC-3")

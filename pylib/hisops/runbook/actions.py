@@ -54,6 +54,7 @@ class ActionContext:
     on_process: Callable[[int], None] | None = None  # ansible-playbook's pid, once per run
     on_note: Callable[[str, str], None] | None = None  # (host, message) a play announces
     cancelled: Callable[[], bool] = lambda: False
+    step_id: str = ""  # the step being run (a task records its work under it)
 
     @property
     def private_data_dir(self) -> Path:
@@ -101,7 +102,8 @@ def _run_task(action: PlannedAction, ctx: ActionContext) -> ActionResult:
     from hisops.tasks import TaskContext, get_task
 
     spec = get_task(action.task or "")
-    task_ctx = TaskContext(name=action.task or "", run_id=ctx.run_id, hosts=action.hosts,
+    task_ctx = TaskContext(name=ctx.step_id or action.task or "",
+                           run_id=ctx.run_id, hosts=action.hosts,
                            inventory=ctx.inventory, args=dict(action.args),
                            secrets=ctx.secrets, check_mode=ctx.check_mode,
                            on_host=lambda o: _notify(ctx, o), on_note=ctx.on_note,

@@ -307,6 +307,7 @@ class _Run:
         action = step.action
         if only_hosts is not None:
             action = _restrict(action, only_hosts)
+        self.ctx.step_id = step.id
         self.ctx.on_host = lambda o: self.reporter.host_done(step.id, o)
         self.ctx.on_note = lambda host, text: self.reporter.note(f"{host}: {text}")
         self.ctx.on_process = lambda pid: self.append(

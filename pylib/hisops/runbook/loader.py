@@ -23,6 +23,7 @@ from hisops.runbook.model import (
     CheckGuard,
     PlaybookAction,
     Runbook,
+    SqlStep,
     SshAction,
     SshGuard,
     TaskAction,
@@ -95,6 +96,7 @@ def _validate(document: YamlDocument, path: Path, digest: str) -> LoadedRunbook:
     _check_files(loaded)
     _check_checks(loaded)
     _check_tasks(loaded)
+    _check_sql(loaded)
     return loaded
 
 
@@ -286,6 +288,51 @@ def _check_tasks(loaded: LoadedRunbook) -> None:
         if action.read_only and spec.changes_hosts:
             raise _error(loaded, (*where, "read_only"),
                          f"task {action.task} changes hosts; it cannot be read_only")
+
+
+def _check_sql(loaded: LoadedRunbook) -> None:
+    """``sql`` steps: every statement parses and is of the kind its place allows, and every
+    ``:name`` bind is a declared, non-secret parameter (a secret bound into a data fix would
+    be written into the database's before-images and the journal's plan)."""
+    from hisops.datafix.sqltext import (
+        FIX_VERBS,
+        QUERY_VERBS,
+        SqlTextError,
+        check_condition,
+        check_statement,
+    )
+
+    parameters = loaded.runbook.parameters
+    for s_index, step in enumerate(loaded.runbook.steps):
+        if not isinstance(step, SqlStep):
+            continue
+        loc: PathKey = ("steps", s_index)
+        texts: list[tuple[PathKey, str, Callable[[str], Any]]] = []
+        for i, target in enumerate(step.find):
+            texts.append(((*loc, "find", i, "where"), target.where, check_condition))
+        for i, text in enumerate(step.fix):
+            texts.append(((*loc, "fix", i), text,
+                          lambda t: check_statement(t, FIX_VERBS, "a fix statement")))
+        for i, query in enumerate(step.verify):
+            texts.append(((*loc, "verify", i, "sql"), query.sql,
+                          lambda t: check_statement(t, QUERY_VERBS, "a verify query")))
+        for where, text, check in texts:
+            if "{{" in text or "{%" in text:
+                raise _error(loaded, where, "templates are not allowed in SQL: name "
+                             "parameters as :name binds")
+            try:
+                parsed = check(text)
+            except SqlTextError as exc:
+                raise _error(loaded, where, str(exc)) from None
+            for name in parsed.binds:
+                if name not in parameters:
+                    raise _error(loaded, where, f":{name} is not a parameter of this runbook")
+                if parameters[name].secret:
+                    raise _error(loaded, where, f":{name} is a secret parameter: secrets "
+                                 "cannot be bound into a data fix")
+        if step.engine != "postgres":
+            raise _error(loaded, (*loc, "engine"), f"datafix on {step.engine} is not "
+                         "available yet (PostgreSQL only)")
 
 
 def _error(loaded: LoadedRunbook, loc: PathKey, message: str) -> RunbookError:

@@ -185,8 +185,63 @@ class ApprovalStep(_StepCommon):
         return False
 
 
+SQL_TABLE = r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$"
+SQL_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+# a row bound: 3, "0..50", or a template such as "{{ params.visits }}" (rendered at plan time)
+RowBound = Annotated[int | str, Field(description="N, MIN..MAX, or a {{ params.x }} template")]
+
+
+class FindTarget(Strict):
+    """The rows of one table a data correction may change: selected and locked FOR UPDATE,
+    counted against ``expect_rows``, their before-images kept."""
+
+    table: Annotated[str, Field(pattern=SQL_TABLE)]
+    key: Annotated[list[Annotated[str, Field(pattern=SQL_NAME)]], Field(min_length=1)]
+    where: Annotated[str, Field(min_length=1)]
+    expect_rows: RowBound
+
+
+class VerifyQuery(Strict):
+    """A query run after the fix, in its transaction: its row count (or first value) must
+    match, or the whole fix is rolled back."""
+
+    name: str = ""
+    sql: Annotated[str, Field(min_length=1)]
+    expect_rows: RowBound | None = None
+    expect_value: str | int | bool | None = None
+
+
+class SqlStep(_StepCommon):
+    """A data correction (``datafix``): find, bound, before-images, fix, verify, in one
+    transaction on each of the step's database hosts (see :mod:`hisops.datafix`)."""
+
+    kind: Literal["sql"]
+    hosts: str
+    engine: Literal["postgres", "oracle"] = "postgres"
+    database: Annotated[str, Field(pattern=SQL_NAME)] = "his"
+    find: Annotated[list[FindTarget], Field(min_length=1)]
+    fix: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    verify: list[VerifyQuery] = Field(default_factory=list)
+    # tables the fix's triggers may write (an audit log): allowed, not undone
+    untracked_tables: list[Annotated[str, Field(pattern=SQL_TABLE)]] = Field(
+        default_factory=list)
+    lock_timeout: Duration = "5s"
+    statement_timeout: Duration = "60s"
+    # before/after rows shown by plan and check (personal data redacted by the policy)
+    sample: Annotated[int, Field(ge=0, le=50)] = 5
+    pii_policy: str | None = "masking/his.yml"
+    # a committed fix is recorded in the database with its run id: a resumed step finds it
+    idempotent: bool = True
+
+    @field_validator("lock_timeout", "statement_timeout")
+    @classmethod
+    def _sql_duration(cls, value: int | str) -> int | str:
+        parse_duration(value)
+        return value
+
+
 Step = Annotated[
-    PlaybookStep | RoleStep | SshStep | TaskStep | AssertStep | ApprovalStep,
+    PlaybookStep | RoleStep | SshStep | TaskStep | AssertStep | ApprovalStep | SqlStep,
     Field(discriminator="kind")
 ]
 

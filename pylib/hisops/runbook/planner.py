@@ -28,6 +28,7 @@ from hisops.runbook.model import (
     CheckGuard,
     PlaybookAction,
     RoleAction,
+    SqlStep,
     SshAction,
     SshGuard,
     TaskAction,
@@ -58,6 +59,10 @@ class PlannedAction:
     args: dict[str, Any] = field(default_factory=dict)  # kind "task": rendered arguments
 
     def describe(self) -> str:
+        if self.kind == "task" and self.task == "datafix":
+            tables = ", ".join(str(t.get("table")) for t in self.args.get("find", []))
+            return (f"sql on {self.args.get('database')}: {len(self.args.get('fix', []))} "
+                    f"statement(s) on {tables}")
         if self.kind == "task":
             return f"task {self.task}"
         if self.kind == "playbook":
@@ -296,8 +301,69 @@ class _Resolver:
                              args=args, read_only=action.read_only)
 
 
+    def sql_action(self, loc: PathKey, step: SqlStep,
+                   planned: Mapping[str, list[int]] | None) -> PlannedAction:
+        """A ``sql`` step is the ``datafix`` task with the step's fields as arguments: binds
+        take their values from the parameters; expect_rows templates are rendered. The rows
+        found when planning (``planned``) are part of the plan and its hash, so an approval
+        covers them."""
+        from hisops.datafix.sqltext import SqlTextError, parse
+
+        pattern, hosts = self.hosts((*loc, "hosts"), step.hosts)
+
+        def bound(where: PathKey, value: int | str | None) -> int | str | None:
+            return value if value is None or isinstance(value, int) else \
+                self.render(where, value)
+
+        texts = [t.where for t in step.find] + list(step.fix) + [v.sql for v in step.verify]
+        names: list[str] = []
+        for text in texts:
+            try:
+                names.extend(parse(text).binds)
+            except SqlTextError:
+                continue  # validate() below names the field
+        params = self.context["params"]
+        args: dict[str, Any] = {
+            "engine": step.engine, "database": step.database,
+            "find": [{"table": t.table, "key": list(t.key), "where": t.where,
+                      "expect_rows": bound((*loc, "find", i, "expect_rows"), t.expect_rows)}
+                     for i, t in enumerate(step.find)],
+            "fix": list(step.fix),
+            "verify": [{"name": v.name, "sql": v.sql,
+                        "expect_rows": bound((*loc, "verify", i, "expect_rows"), v.expect_rows),
+                        "expect_value": v.expect_value} for i, v in enumerate(step.verify)],
+            "untracked_tables": list(step.untracked_tables),
+            "lock_timeout_s": parse_duration(step.lock_timeout),
+            "statement_timeout_s": parse_duration(step.statement_timeout),
+            "sample": step.sample, "pii_policy": step.pii_policy,
+            "binds": {n: params[n] for n in dict.fromkeys(names)
+                      if n in params and not isinstance(params[n], SecretValue)},
+        }
+        if planned:
+            args["planned_rows"] = {h: list(planned[h]) for h in hosts if h in planned}
+        validate = get_task("datafix").validate
+        try:
+            if validate is not None:
+                validate(args)
+        except BadArgument as exc:
+            raise self.error((*loc, *_arg_path(exc.arg)), str(exc)) from None
+        return PlannedAction(kind="task", pattern=pattern, hosts=hosts, task="datafix",
+                             args=args)
+
+
+def _arg_path(arg: str) -> PathKey:
+    """"find[0].where" -> ("find", 0, "where")."""
+    import re
+
+    return tuple(int(i) if i else name for name, i in re.findall(r"(\w+)|\[(\d+)\]", arg))
+
+
+RowCounts = Mapping[str, Mapping[str, list[int]]]  # step id -> host -> rows per find entry
+
+
 def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str, Any],
-               secrets: SecretStore, limit: str | None = None) -> Plan:
+               secrets: SecretStore, limit: str | None = None,
+               row_counts: RowCounts | None = None) -> Plan:
     runbook = loaded.runbook
     resolver = _Resolver(loaded, inventory, limit, params)
     guards: list[PlannedGuard] = []
@@ -324,7 +390,9 @@ def build_plan(loaded: LoadedRunbook, inventory: Inventory, *, params: dict[str,
         loc = ("steps", index)
         action = rollback = None
         extra: dict[str, Any] = {}
-        if isinstance(step, PlaybookAction | RoleAction | SshAction | TaskAction):
+        if isinstance(step, SqlStep):
+            action = resolver.sql_action(loc, step, (row_counts or {}).get(step.id))
+        elif isinstance(step, PlaybookAction | RoleAction | SshAction | TaskAction):
             action = resolver.action(loc, step)
             if step.rollback is not None:
                 rollback = resolver.action((*loc, "rollback"), step.rollback)

@@ -38,6 +38,8 @@ TASK_NAME = CHECK_NAME
 _BUILTIN: dict[str, str] = {
     "mask_database": "hisops.envs.mask_task",
     "post_refresh": "hisops.envs.post_refresh",
+    "datafix": "hisops.datafix.task",
+    "datafix_undo": "hisops.datafix.undo_task",
 }
 _REGISTERED: dict[str, TaskSpec] = {}
 

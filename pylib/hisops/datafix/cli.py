@@ -1,0 +1,71 @@
+"""``hisops datafix``: undo a data correction, list the ones a database keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hisops.errors import InputError
+
+UNDO_RUNBOOK = "datafix-undo"
+
+
+def _fix_targets(state: Any) -> tuple[list[str], str]:
+    """The hosts where RUN's datafix steps committed, and their database."""
+    steps = [s for s in state.plan.get("steps", [])
+             if (s.get("action") or {}).get("task") == "datafix"]
+    if not steps:
+        raise InputError(f"run {state.run_id} ({state.runbook}) has no data correction step")
+    databases = {str(s["action"]["args"].get("database", "his")) for s in steps}
+    if len(databases) > 1:
+        raise InputError(f"run {state.run_id} corrected {len(databases)} databases; undo "
+                         "handles one database per run")
+    hosts: list[str] = []
+    for step in steps:
+        st = state.steps.get(step["id"])
+        if st is None:
+            continue
+        hosts.extend(h for h, v in st.hosts.items() if v.get("status") in ("changed", "ok"))
+    if not hosts:
+        raise InputError(f"run {state.run_id} committed no data correction (its sql steps "
+                         "did not change any host): nothing to undo")
+    return sorted(set(hosts)), databases.pop()
+
+
+@click.group()
+def datafix() -> None:
+    """Audited data corrections: undo one (runbooks with `kind: sql` steps make them)."""
+
+
+@datafix.command()
+@click.argument("run_id")
+@click.option("--check", is_flag=True, help="rehearse the undo in a transaction that is "
+              "rolled back")
+@click.option("-y", "--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--confirm", metavar="HOST[,HOST...]",
+              help="typed confirmation: the protected hosts the undo changes, by name")
+@click.option("--operator", help="who runs this (default $HISOPS_OPERATOR or the login)")
+@click.option("--vault-file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def undo(ctx: click.Context, run_id: str, check: bool, yes: bool, confirm: str | None,
+         operator: str | None, vault_file: Path | None, as_json: bool) -> None:
+    """Give back the exact values RUN_ID's data correction changed, as a run of its own
+    (runbook datafix-undo: journaled, locked, approved where the environment asks). Refused,
+    changing nothing, when any of those rows was changed again since."""
+    from hisops.cli import _journal, run
+    from hisops.journal.state import fold
+
+    state = fold(run_id, _journal(ctx).records(run_id))
+    if not state.runbook:
+        raise InputError(f"no run {run_id} in the journal (see: hisops runs)")
+    if state.check:
+        raise InputError(f"run {run_id} was a --check run: it changed nothing to undo")
+    hosts, database = _fix_targets(state)
+    ctx.invoke(run, runbook=UNDO_RUNBOOK, inventory=Path(state.inventory), limit=None,
+               extra=(f"run={run_id}", f"hosts={','.join(hosts)}", f"database={database}"),
+               vault_file=vault_file, check=check, yes=yes, confirm=confirm,
+               operator=operator, as_json=as_json, waive=(), accept_unverified_backup=False,
+               reason=None, drill=False)

@@ -1,0 +1,176 @@
+"""``datafix`` and ``datafix_undo``: the controller tasks behind a runbook's ``sql`` steps
+and ``hisops datafix undo``.
+
+What leaves the database (the journal's evidence, the console, ``hisops plan``) shows the
+rows changed with personal data redacted by the masking policy's columns (a name or an ID
+number in a run journal is a leak the journal's readers were never cleared for); the exact
+values stay in the database's ``hisops`` schema, where the undo needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hisops import paths
+from hisops.datafix import postgres as pg
+from hisops.datafix.spec import FixSpec, parse_spec
+from hisops.envs import dbconn
+from hisops.executors.results import HostOutcome, HostStatus
+from hisops.inventory import Inventory
+from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
+
+EVIDENCE_TYPE = "datafix"
+UNDO_EVIDENCE_TYPE = "datafix_undo"
+REDACTED = "[personal data]"
+JOURNALED_ROWS = 200  # rows listed in the journal's evidence (all are kept in the database)
+
+
+@dataclass(frozen=True)
+class Redactor:
+    columns: Mapping[str, frozenset[str]]  # schema.table -> personal-data columns
+
+    def row(self, table: str, image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if image is None:
+            return None
+        hidden = self.columns.get(table, frozenset())
+        return {k: (REDACTED if k in hidden and v is not None else v) for k, v in image.items()}
+
+
+def redactor(policy: str | None) -> Redactor:
+    if not policy:
+        return Redactor({})
+    from hisops.masking.policy import load_policy
+
+    path = Path(policy)
+    loaded = load_policy(path if path.is_absolute() else paths.project_root() / path)
+    return Redactor({t.table: frozenset(t.columns) for t in loaded.tables})
+
+
+def validate(args: Mapping[str, Any]) -> None:
+    parse_spec(args)
+    try:
+        redactor(args.get("pii_policy"))
+    except Exception as exc:  # a missing or bad policy file is a bad argument, at plan time
+        raise BadArgument("pii_policy", str(exc).splitlines()[0]) from None
+
+
+def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]:
+    """Changed rows as the journal and the console show them: key, change, and per changed
+    column [before, after] (personal data redacted)."""
+    out = []
+    for row in rows:
+        if row.change == "unchanged":
+            continue
+        before, after = red.row(row.table, row.before), red.row(row.table, row.after)
+        cols = sorted(set(before or {}) | set(after or {}))
+        changed = {c: [(before or {}).get(c), (after or {}).get(c)] for c in cols
+                   if (row.before or {}).get(c) != (row.after or {}).get(c)}
+        out.append({"table": row.table, "key": row.key, "change": row.change,
+                    "columns": changed})
+    return out
+
+
+def _connect(inventory: Inventory, host: str, database: str, secrets: Mapping[str, str]
+             ) -> Any:
+    return dbconn.connect(inventory, host, dbname=database, secrets=secrets)
+
+
+def datafix(ctx: TaskContext) -> TaskResult:
+    spec = parse_spec(ctx.args)
+    red = redactor(spec.pii_policy)
+
+    def one(host: str) -> HostOutcome | HostDone:
+        with _connect(ctx.inventory, host, spec.database, ctx.secrets.values) as conn:
+            report = pg.run_fix(conn, spec, host=host, run_id=ctx.run_id, step=ctx.name,
+                                commit=not ctx.check_mode)
+        if report.already_done is not None:
+            return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                               detail="already committed by this run (hisops.datafix_runs)")
+        evidence = _evidence(host, spec, report, red, ctx.run_id, ctx.name)
+        line = _line(report)
+        if ctx.check_mode:
+            ctx.note(host, f"check: {line}; rolled back")
+            return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                               detail=f"check mode: {line}, rolled back")
+        ctx.note(host, line)
+        return HostDone(line, evidence)
+
+    return per_host(ctx, EVIDENCE_TYPE, one)
+
+
+def _line(report: pg.FixReport) -> str:
+    c = report.counts()
+    found = ", ".join(f"{t} {n}" for t, n in report.found.items())
+    return (f"found {found}; {c['updated']} row(s) updated, {c['deleted']} deleted, "
+            f"{len(report.verify)} verify quer{'y' if len(report.verify) == 1 else 'ies'} held")
+
+
+def _evidence(host: str, spec: FixSpec, report: pg.FixReport, red: Redactor, run_id: str,
+              step: str) -> dict[str, Any]:
+    rows = change_rows(report.rows, red)
+    return {"host": host, "database": spec.database, "found": report.found,
+            "counts": report.counts(), "statements": report.statements,
+            "verify": report.verify, "rows": rows[:JOURNALED_ROWS],
+            "rows_not_listed": max(0, len(rows) - JOURNALED_ROWS),
+            "before_images": f"hisops.datafix_rows run_id={run_id} step={step}",
+            "pii_policy": spec.pii_policy}
+
+
+def _undo_validate(args: Mapping[str, Any]) -> None:
+    run = args.get("run")
+    if not isinstance(run, str) or not run.strip():
+        raise BadArgument("run", "the id of the datafix run to undo")
+    database = args.get("database", "his")
+    if not isinstance(database, str) or not database.replace("_", "").isalnum():
+        raise BadArgument("database", f"a database name, not {database!r}")
+    redactor(args.get("pii_policy"))
+
+
+def datafix_undo(ctx: TaskContext) -> TaskResult:
+    fix_run = str(ctx.args["run"])
+    database = str(ctx.args.get("database", "his"))
+    red = redactor(ctx.args.get("pii_policy", "masking/his.yml"))
+
+    def one(host: str) -> HostOutcome | HostDone:
+        with _connect(ctx.inventory, host, database, ctx.secrets.values) as conn:
+            report = pg.run_undo(conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
+                                 commit=not ctx.check_mode)
+        if report.already_done is not None:
+            return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                               detail="already undone by this run (hisops.datafix_runs)")
+        line = (f"gave back {len(report.rows)} row(s) of run {fix_run} "
+                f"(steps {', '.join(report.undone_steps)})")
+        if ctx.check_mode:
+            return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                               detail=f"check mode: would have {line[5:]}, rolled back")
+        ctx.note(host, line)
+        rows = change_rows(report.rows, red)
+        return HostDone(line, {"host": host, "database": database, "undo_of": fix_run,
+                               "steps": report.undone_steps, "rows": rows[:JOURNALED_ROWS],
+                               "rows_not_listed": max(0, len(rows) - JOURNALED_ROWS)})
+
+    return per_host(ctx, UNDO_EVIDENCE_TYPE, one)
+
+
+SPEC = TaskSpec(
+    name="datafix",
+    func=datafix,
+    required=frozenset({"find", "fix"}),
+    optional=frozenset({"engine", "database", "verify", "untracked_tables", "lock_timeout_s",
+                        "statement_timeout_s", "sample", "pii_policy", "binds",
+                        "planned_rows"}),
+    summary="a data correction (a runbook's sql step): find, bound, before-images, fix, "
+            "verify, in one transaction",
+    validate=validate,
+)
+UNDO_SPEC = TaskSpec(
+    name="datafix_undo",
+    func=datafix_undo,
+    required=frozenset({"run"}),
+    optional=frozenset({"database", "pii_policy"}),
+    summary="give back the exact values a datafix run changed (refused if changed since)",
+    validate=_undo_validate,
+)
