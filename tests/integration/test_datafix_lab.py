@@ -107,7 +107,8 @@ def test_billing_example_runs_and_undo_gives_back_exact_values(
     assert step["kind"] == "sql"
     assert step["action"]["args"]["planned_rows"] == {PRIMARY: [1]}  # in the hashed plan
     rehearsal = shown["datafix"]["mark_paid"][0]
-    assert rehearsal["counts"] == [1] and rehearsal["rehearsed"] is True
+    assert rehearsal["counts"] == [1]
+    assert rehearsal["rehearsed"] is True
     assert rehearsal["sample"] == [{"table": "his.billing", "key": {"bill_id": bill_id},
                                     "change": "updated", "columns": {"paid": [False, True]}}]
     assert digests(lab) == before, "plan's rehearsal must roll back"
@@ -126,7 +127,8 @@ def test_billing_example_runs_and_undo_gives_back_exact_values(
     assert one(lab, "SELECT undone_by FROM hisops.datafix_runs WHERE run_id = %s",
                run_id) == undone.json()["run_id"]
     again = undo(env, run_id)  # a second undo finds the run already undone
-    assert again.rc == 1 and "already undone" in again.err
+    assert again.rc == 1
+    assert "already undone" in again.err
     release(env, again.json()["run_id"])
 
 
@@ -149,11 +151,13 @@ def test_merge_example_keeps_audit_trail_and_undo_is_exact(
     # database; in the journal with personal data redacted
     kept = one(lab, "SELECT before FROM hisops.datafix_rows WHERE run_id = %s AND "
                "tbl = 'his.patients'", run_id)
-    assert kept["name"] == name and kept["id_number"] == id_number
+    assert kept["name"] == name
+    assert kept["id_number"] == id_number
     assert one(lab, "SELECT count(*) FROM hisops.datafix_rows WHERE run_id = %s",
                run_id) == 1 + merge["visits"] + merge["prescriptions"]
     journal = Path(env["HISOPS_JOURNAL"]).read_bytes()
-    assert name.encode() not in journal and id_number.encode() not in journal
+    assert name.encode() not in journal
+    assert id_number.encode() not in journal
     evidence = _evidence(env, run_id, "datafix")
     deleted = [r for r in evidence["rows"] if r["change"] == "deleted"]
     assert deleted[0]["columns"]["name"] == ["[personal data]", None]
@@ -367,7 +371,8 @@ def test_four_eyes_approval_covers_the_rows_seen_when_planning(
     stale = hisops("resume", run_id, "--json", env=env)
     assert stale.rc == 1
     assert "the rows changed since the plan was made" in stale.err
-    assert "his.prescriptions 3" in stale.err and "his.prescriptions 4" in stale.err
+    assert "his.prescriptions 3" in stale.err
+    assert "his.prescriptions 4" in stale.err
     assert digests(lab) == changed
     release(env, run_id)
     with lab.connect(PRIMARY) as conn:

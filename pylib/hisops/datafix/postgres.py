@@ -209,6 +209,7 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
     with _nothing_changed_on_error(conn, spec.lock_timeout_s, spec.statement_timeout_s):
         _set_limits(conn, spec.lock_timeout_s, spec.statement_timeout_s)
         xid = _our_xid(conn)
+        baseline = _write_counters(conn)
         found = [(target, _find(conn, spec, target)) for target in spec.targets]
         report.found = {target.table: len(images) for target, images in found}
         if commit:
@@ -218,7 +219,7 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
         for text, parsed in spec.fix:
             cur = _execute(conn, parsed, spec.binds)
             report.statements.append({"sql": text, "rowcount": cur.rowcount})
-        report.rows = _account(conn, spec, found, xid)
+        report.rows = _account(conn, spec, found, xid, baseline)
         report.verify = _verify(conn, spec)
         if not commit:
             conn.rollback()
@@ -303,16 +304,32 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _account(conn: psycopg.Connection[Any], spec: FixSpec,
-             found: list[tuple[Target, list[dict[str, Any]]]], xid: int) -> list[RowChange]:
-    """Every row the transaction wrote must be a found row (whose before-image is kept);
-    otherwise refuse. Returns the found rows with their after-images."""
-    targets = {t.table: (t, images) for t, images in found}
+def _write_counters(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int, int]]:
+    """Rows inserted, updated and deleted per table, as this backend counts them.
+
+    pg_stat_xact_user_tables is not "this transaction only" on PostgreSQL 15: it adds the
+    counts of earlier transactions of the session that were not yet flushed to the shared
+    statistics (they are flushed when the session is idle outside a transaction, at most
+    once a second). Within one transaction nothing is flushed, so the difference between a
+    reading at its start and one at its end is exactly what the transaction wrote."""
     stats = conn.execute(
         "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del "
         "FROM pg_stat_xact_user_tables WHERE schemaname <> 'hisops' "
         "AND n_tup_ins + n_tup_upd + n_tup_del > 0").fetchall()
-    writes = {str(name): (int(ins), int(upd), int(dele)) for name, ins, upd, dele in stats}
+    return {str(name): (int(ins), int(upd), int(dele)) for name, ins, upd, dele in stats}
+
+
+def _account(conn: psycopg.Connection[Any], spec: FixSpec,
+             found: list[tuple[Target, list[dict[str, Any]]]], xid: int,
+             baseline: dict[str, tuple[int, int, int]]) -> list[RowChange]:
+    """Every row the transaction wrote must be a found row (whose before-image is kept);
+    otherwise refuse. Returns the found rows with their after-images."""
+    targets = {t.table: (t, images) for t, images in found}
+    writes: dict[str, tuple[int, int, int]] = {}
+    for table, (ins, upd, dele) in _write_counters(conn).items():
+        b_ins, b_upd, b_del = baseline.get(table, (0, 0, 0))
+        if (ins - b_ins, upd - b_upd, dele - b_del) != (0, 0, 0):
+            writes[table] = (ins - b_ins, upd - b_upd, dele - b_del)
     rows: list[RowChange] = []
     for table, (ins, _upd, _dele) in sorted(writes.items()):
         if table in spec.untracked:
@@ -326,11 +343,10 @@ def _account(conn: psycopg.Connection[Any], spec: FixSpec,
     for table, (target, images) in targets.items():
         ins, upd, dele = writes.get(table, (0, 0, 0))
         keys = [{k: img[k] for k in target.key} for img in images]
-        now = _images_by_key(conn, table, target.key, keys, lock=False, xid=xid)
+        current = _images_by_key(conn, table, target.key, keys, lock=False, xid=xid)
         touched = missing = 0
         for img in images:
-            ck = canonical_key(img, target.key)
-            got = now.get(ck)
+            got = current.get(canonical_key(img, target.key))
             rows.append(RowChange(table, {k: img[k] for k in target.key}, img,
                                   None if got is None else got[0]))
             if got is None:
