@@ -71,9 +71,10 @@ def undo(env: dict[str, str], run_id: str, *extra: str) -> Any:
     return hisops("datafix", "undo", run_id, "--yes", "--json", *extra, env=env, timeout=300)
 
 
-def release(env: dict[str, str], run_id: str) -> None:
-    """A failed run keeps its host locks for a resume; these tests start anew instead."""
-    hisops("unlock", run_id, "--reason", "test: start anew", env=env)
+def assert_released(result: Any) -> None:
+    """A correction that changed nothing does not keep its host locked (a failed run that
+    changed something keeps its locks for a resume): the next attempt may start at once."""
+    assert "nothing was changed; the host locks are released" in result.err, result.err
 
 
 def bill_params(errors: dict[str, Any], payment: str | None = None) -> tuple[str, ...]:
@@ -129,7 +130,7 @@ def test_billing_example_runs_and_undo_gives_back_exact_values(
     again = undo(env, run_id)  # a second undo finds the run already undone
     assert again.rc == 1
     assert "already undone" in again.err
-    release(env, again.json()["run_id"])
+    assert_released(again)
 
 
 def test_merge_example_keeps_audit_trail_and_undo_is_exact(
@@ -184,7 +185,7 @@ def test_discharge_example_and_undo_refused_after_a_later_change(
     assert refused.rc == 1
     assert f"stay_id={stay}: changed since the fix (bed)" in refused.err
     assert digests(lab) == changed, "a refused undo changes nothing"
-    release(env, refused.json()["run_id"])
+    assert_released(refused)
     with lab.connect(PRIMARY) as conn:
         conn.execute("UPDATE his.inpatient_stays SET bed = %s WHERE stay_id = %s",
                      (one(lab, "SELECT before->>'bed' FROM hisops.datafix_rows WHERE "
@@ -201,11 +202,11 @@ def test_expect_rows_mismatch_changes_nothing(lab: Lab, env: dict[str, str],
     wrong = run(env, "datafix-billing-paid", *bill_params(errors, payment=other))
     assert wrong.rc == 1
     assert "his.billing: expected 1 row(s), found 0; nothing changed" in wrong.err
-    release(env, wrong.json()["run_id"])
+    assert_released(wrong)
     more = run(env, "datafix-merge-patient", *merge_params(errors, visits=5))
     assert more.rc == 1
     assert "his.outpatient_visits: expected 5 row(s), found 2; nothing changed" in more.err
-    release(env, more.json()["run_id"])
+    assert_released(more)
     assert digests(lab) == before
     assert one(lab, "SELECT count(*) FROM hisops.datafix_runs WHERE run_id IN (%s, %s)",
                wrong.json()["run_id"], more.json()["run_id"]) == 0
@@ -255,7 +256,7 @@ def test_failing_sql_and_stray_writes_change_nothing(lab: Lab, env: dict[str, st
         got = run(env, str(path), f"bill_id={bill_id}")
         assert got.rc == 1, (name, got.err)
         assert message in got.err, (name, got.err)
-        release(env, got.json()["run_id"])
+        assert_released(got)
     assert digests(lab) == before
 
 
@@ -286,7 +287,7 @@ def test_lock_wait_is_bounded_and_changes_nothing(lab: Lab, env: dict[str, str],
     assert got.rc == 1
     assert "locked by another session (lock_timeout 5s)" in got.err
     assert took < 30, f"the lock wait was not bounded: {took:.1f} s"
-    release(env, got.json()["run_id"])
+    assert_released(got)
     assert digests(lab) == before
 
 
@@ -374,7 +375,7 @@ def test_four_eyes_approval_covers_the_rows_seen_when_planning(
     assert "his.prescriptions 3" in stale.err
     assert "his.prescriptions 4" in stale.err
     assert digests(lab) == changed
-    release(env, run_id)
+    assert_released(stale)
     with lab.connect(PRIMARY) as conn:
         conn.execute("DELETE FROM his.prescriptions WHERE prescription_id = %s", (extra[0],))
     assert digests(lab) == before

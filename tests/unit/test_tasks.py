@@ -60,6 +60,13 @@ def _broken(ctx: TaskContext) -> TaskResult:
     return TaskResult(hosts={})  # forgets every host
 
 
+def _refusing(ctx: TaskContext) -> TaskResult:
+    """Fails; says it left the host unchanged when args.unchanged is true."""
+    return TaskResult(hosts={h: HostOutcome(host=h, status=HostStatus.FAILED, detail="no",
+                                            unchanged=bool(ctx.args.get("unchanged")))
+                             for h in ctx.hosts})
+
+
 @pytest.fixture(autouse=True)
 def registered() -> Iterator[None]:
     CALLS.clear()
@@ -67,9 +74,12 @@ def registered() -> Iterator[None]:
                             optional=frozenset({"rows"}), summary="test task"))
     tasks.register(TaskSpec(name="broken_task", func=_broken, required=frozenset(),
                             optional=frozenset(), summary="forgets its hosts"))
+    tasks.register(TaskSpec(name="refusing_task", func=_refusing, required=frozenset(),
+                            optional=frozenset({"unchanged"}), summary="fails"))
     yield
     tasks.unregister("probe_task")
     tasks.unregister("broken_task")
+    tasks.unregister("refusing_task")
 
 
 @pytest.fixture
@@ -132,6 +142,24 @@ def test_a_task_that_forgets_a_host_fails_the_step(tmp_path: Path, journal: Jour
     outcome = Engine(journal).start(plan, inv, secrets)
     assert outcome.status == "failed"
     assert "reported nothing" in outcome.detail
+
+
+@pytest.mark.parametrize(("unchanged", "earlier_change", "released"), [
+    (True, False, True), (False, False, False), (True, True, False)])
+def test_locks_are_released_only_when_the_run_changed_nothing(
+        tmp_path: Path, journal: Journal, unchanged: bool, earlier_change: bool,
+        released: bool) -> None:
+    """A failed run keeps its host locks for a resume, unless nothing anywhere was changed:
+    the failed step says so for each failed host and no earlier step changed a host."""
+    refusing = ("  - id: refuse\n    kind: task\n    task: refusing_task\n"
+                f"    hosts: db_primary\n    args: {{unchanged: {str(unchanged).lower()}}}\n")
+    text = RUNBOOK + refusing if earlier_change else RUNBOOK.split("  - id: mask")[0] + refusing
+    plan, inv, secrets = make_plan(tmp_path, text)
+    outcome = Engine(journal).start(plan, inv, secrets)
+    assert outcome.status == "failed"
+    held = journal.list_locks()
+    assert (held == []) is released, held
+    assert ("the host locks are released" in outcome.detail) is released
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [

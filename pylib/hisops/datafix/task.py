@@ -18,6 +18,7 @@ from hisops import paths
 from hisops.datafix import postgres as pg
 from hisops.datafix.spec import FixSpec, parse_spec
 from hisops.envs import dbconn
+from hisops.errors import ExecutorError
 from hisops.executors.results import HostOutcome, HostStatus
 from hisops.inventory import Inventory
 from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
@@ -83,9 +84,12 @@ def datafix(ctx: TaskContext) -> TaskResult:
     red = redactor(spec.pii_policy)
 
     def one(host: str) -> HostOutcome | HostDone:
-        with _connect(ctx.inventory, host, spec.database, ctx.secrets.values) as conn:
-            report = pg.run_fix(conn, spec, host=host, run_id=ctx.run_id, step=ctx.name,
-                                commit=not ctx.check_mode)
+        try:
+            with _connect(ctx.inventory, host, spec.database, ctx.secrets.values) as conn:
+                report = pg.run_fix(conn, spec, host=host, run_id=ctx.run_id, step=ctx.name,
+                                    commit=not ctx.check_mode)
+        except (pg.Refused, ExecutorError) as exc:
+            return _unchanged(host, exc)
         if report.already_done is not None:
             return HostOutcome(host=host, status=HostStatus.SKIPPED,
                                detail="already committed by this run (hisops.datafix_runs)")
@@ -93,12 +97,20 @@ def datafix(ctx: TaskContext) -> TaskResult:
         line = _line(report)
         if ctx.check_mode:
             ctx.note(host, f"check: {line}; rolled back")
+            for row in evidence["rows"][:spec.sample]:
+                changes = "; ".join(f"{c}: {b} -> {a}" for c, (b, a) in row["columns"].items())
+                ctx.note(host, f"check: {row['table']} {row['key']} {row['change']}: {changes}")
             return HostOutcome(host=host, status=HostStatus.SKIPPED,
                                detail=f"check mode: {line}, rolled back")
         ctx.note(host, line)
         return HostDone(line, evidence)
 
     return per_host(ctx, EVIDENCE_TYPE, one)
+
+
+def _unchanged(host: str, exc: Exception) -> HostOutcome:
+    """A refusal or an unreachable database: the transaction never committed."""
+    return HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc), unchanged=True)
 
 
 def _line(report: pg.FixReport) -> str:
@@ -135,9 +147,12 @@ def datafix_undo(ctx: TaskContext) -> TaskResult:
     red = redactor(ctx.args.get("pii_policy", "masking/his.yml"))
 
     def one(host: str) -> HostOutcome | HostDone:
-        with _connect(ctx.inventory, host, database, ctx.secrets.values) as conn:
-            report = pg.run_undo(conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
-                                 commit=not ctx.check_mode)
+        try:
+            with _connect(ctx.inventory, host, database, ctx.secrets.values) as conn:
+                report = pg.run_undo(conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
+                                     commit=not ctx.check_mode)
+        except (pg.Refused, ExecutorError) as exc:
+            return _unchanged(host, exc)
         if report.already_done is not None:
             return HostOutcome(host=host, status=HostStatus.SKIPPED,
                                detail="already undone by this run (hisops.datafix_runs)")

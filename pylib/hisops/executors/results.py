@@ -35,6 +35,9 @@ class HostOutcome:
     started_at: str = ""  # ISO-8601 UTC
     ended_at: str = ""
     detail: str = ""  # a short human reason (error message, skip reason)
+    # a failure that provably left the host as it was (a rolled-back transaction, a database
+    # that could not be reached): the run need not keep the host locked for a resume
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)

@@ -345,8 +345,28 @@ class _Run:
         self.append(rk.STEP_FINISHED, finished)
         self.reporter.step_finished(step.id, result.status, result.detail)
         if result.status == "failed":
-            return self._rollback_and_fail(step, result.detail)
+            ended = self._rollback_and_fail(step, result.detail)
+            if self._nothing_changed(step, merged_hosts):
+                # the hosts are as they were before the run: keeping them locked for a resume
+                # would only stop the operator's corrected next attempt
+                self.engine.journal.release_locks(self.state.run_id)
+                ended = replace(ended, detail=ended.detail + " (nothing was changed; the "
+                                "host locks are released)")
+            return ended
         return None
+
+    def _nothing_changed(self, failed: PlannedStep, hosts: Mapping[str, HostOutcome]) -> bool:
+        """Whether the run changed nothing anywhere: the failed step's failures each left
+        their host as it was (and it changed no other host), and no earlier step changed any
+        host."""
+        if self.check or not hosts:
+            return False
+        for outcome in hosts.values():
+            failed_here = outcome.status.value in ("failed", "unreachable", "timeout")
+            if (failed_here and not outcome.unchanged) or outcome.status.value == "changed":
+                return False
+        return not any(st.status == "changed" or st.rollback is not None
+                       for sid, st in self.state.steps.items() if sid != failed.id)
 
     def _record_skip(self, step: PlannedStep, attempt: int, detail: str) -> None:
         self.append(rk.STEP_STARTED, {"step": step.id, "index": step.index, "attempt": attempt,
