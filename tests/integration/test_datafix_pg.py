@@ -199,3 +199,34 @@ def test_a_locked_row_fails_within_the_lock_timeout(conn: Any, pg_url: str) -> N
             fix(conn, spec(lock_timeout_s=1))
         assert time.monotonic() - started < 10
         other.rollback()
+
+
+def test_a_test_copy_loses_the_correction_records(conn: Any) -> None:
+    """Masking a copy drops the before-images (original values outside masked columns)."""
+    assert pg.remove_records(conn) == 0  # never corrected: nothing to drop
+    fix(conn, spec(where="t.id IN (2, 3)", expect=2,
+                   fix=["UPDATE shop.items SET note = 'x' WHERE id IN (2, 3)"]))
+    assert pg.remove_records(conn) == 2
+    conn.commit()
+    assert conn.execute("SELECT to_regclass('hisops.datafix_rows'), "
+                        "to_regclass('hisops.datafix_runs')").fetchone() == (None, None)
+
+
+def test_a_slow_statement_and_an_interruption_change_nothing(
+        conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hisops.faults import FailpointError
+
+    before = rows(conn)
+    slow = spec(fix=["UPDATE shop.items SET v = v + (SELECT 0 FROM pg_sleep(5)) WHERE id = :id"],
+                statement_timeout_s=1)
+    with pytest.raises(pg.Refused, match=re.escape("longer than statement_timeout 1s")):
+        fix(conn, slow)
+    assert rows(conn) == before
+    # an exception that is no database error (Ctrl-C, a bug) after the fix ran, before the
+    # commit: rolled back, re-raised
+    monkeypatch.setenv("HISOPS_FAILPOINTS", "datafix:fix:before-commit=raise")
+    with pytest.raises(FailpointError):
+        fix(conn, spec())
+    monkeypatch.delenv("HISOPS_FAILPOINTS")
+    assert rows(conn) == before
+    assert conn.execute("SELECT count(*) FROM hisops.datafix_rows").fetchone()[0] == 0

@@ -7,13 +7,16 @@ before anything runs. Real CLI, real pgBackRest, real PostgreSQL on podman hosts
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import yaml
+from psycopg.types.json import Jsonb
 
+from hisops.datafix.postgres import ensure_schema
 from tests.fixtures.lab import Lab
 from tests.integration.helpers import env_with, evidence_payloads, hisops
 
@@ -22,6 +25,7 @@ pytestmark = pytest.mark.lab
 TARGET = "his-test-1"
 KEY = "lab-masking-key-of-this-test-0123456789"
 TEST_PASSWORD = "test-copy-app-password-4711"
+CORRECTED_NAME = "更正前姓名"
 IDENTIFYING = ("name", "id_number", "phone", "address")
 # settings of the lab's primary a refreshed copy must run with, carried from its configuration
 CARRIED = ("wal_level", "max_wal_size", "min_wal_size", "wal_keep_size", "hot_standby_feedback",
@@ -37,15 +41,25 @@ INTENTIONAL_DIFFERENCES = {"ssl", "ssl_cert_file", "ssl_key_file", "archive_time
 
 
 @pytest.fixture(scope="module")
-def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A journal holding a fresh backup of env_lab's primary and its passed restore drill."""
     home = tmp_path_factory.mktemp("refresh-home")
     env = env_with(HISOPS_HOME=str(home), HISOPS_JOURNAL=str(home / "journal.sqlite3"),
                    HISOPS_SECRET_MASKING_KEY=KEY, HISOPS_SECRET_TEST_PASSWORD=TEST_PASSWORD)
+    # the source carries a data correction's before-image (a production name in a jsonb
+    # column no masking policy names): the copy must not
+    with lab.connect("his-db-1") as conn:
+        ensure_schema(conn)
+        conn.execute("INSERT INTO hisops.datafix_rows (run_id, step, ord, tbl, key, before) "
+                     "VALUES ('refresh-test', 'fix', 0, 'his.patients', '{\"patient_id\": 1}', "
+                     "%s) ON CONFLICT DO NOTHING", (Jsonb({"name": CORRECTED_NAME}),))
+        conn.commit()
     for runbook in ("backup", "verify-backup"):
         result = hisops("run", runbook, "--yes", env=env, timeout=900)
         assert result.rc == 0, f"{runbook}: {result.err}"
-    return env
+    yield env
+    with lab.connect("his-db-1") as conn:
+        conn.execute("DELETE FROM hisops.datafix_rows WHERE run_id = 'refresh-test'")
 
 
 def patients(lab: Lab, host: str, *, port: int | None = None) -> dict[int, tuple[Any, ...]]:
@@ -121,6 +135,9 @@ def test_refresh_masks_proves_and_is_deterministic(lab: Lab, env: dict[str, str]
     assert masking["guard"]["column_count"] >= 4
     assert all(c["found"] == 0 or c["mode"] == "row" for c in masking["guard"]["columns"])
     assert KEY not in json.dumps(masking)
+    assert masking["datafix_images_removed"] >= 1
+    with lab.connect(TARGET) as conn:
+        assert conn.execute("SELECT to_regclass('hisops.datafix_rows')").fetchone() == (None,)
     # the application account's production password is gone; interfaces point at stubs
     with psycopg.connect(host="127.0.0.1", port=lab.host(TARGET).pg, user="his_app",
                          password=TEST_PASSWORD, dbname="his", connect_timeout=5) as app:

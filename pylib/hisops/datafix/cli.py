@@ -69,3 +69,41 @@ def undo(ctx: click.Context, run_id: str, check: bool, yes: bool, confirm: str |
                vault_file=vault_file, check=check, yes=yes, confirm=confirm,
                operator=operator, as_json=as_json, waive=(), accept_unverified_backup=False,
                reason=None, drill=False)
+
+
+@datafix.command(name="list")
+@click.option("-i", "--inventory", type=click.Path(path_type=Path),
+              help="inventory (default: the lab's)")
+@click.option("--hosts", "pattern", default="db_primary", show_default=True,
+              help="the database hosts to read (an inventory pattern)")
+@click.option("--database", default="his", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_(inventory: Path | None, pattern: str, database: str, as_json: bool) -> None:
+    """The corrections each database keeps a record of (hisops.datafix_runs): run, step,
+    rows found, who committed it and when, and whether (and by which run) it was undone.
+    Read-only."""
+    from hisops.cli import _json_out, inventory_path
+    from hisops.datafix.records import read_records
+    from hisops.inventory import Inventory
+
+    inv = Inventory(inventory_path(inventory))
+    inv.check_pattern(pattern, file=str(inv.source), line=None, field="--hosts")
+    records = {host: read_records(inv, host, database) for host in inv.hosts(pattern)}
+    if as_json:
+        _json_out(records)
+        return
+    from rich.table import Table
+
+    from hisops.reports.console import out_console
+
+    table = Table(header_style="bold")
+    for column in ("host", "run", "step", "kind", "rows found", "committed", "by",
+                   "undone by / undo of"):
+        table.add_column(column, overflow="fold")
+    for host, rows in records.items():
+        for row in rows:
+            found = ", ".join(f"{t} {n}" for t, n in (row["found"] or {}).items() if n)
+            table.add_row(host, row["run_id"], row["step"], row["kind"], found,
+                          row["committed_at"][:19].replace("T", " "), row["committed_by"],
+                          row["undone_by"] or row["undo_of"] or "")
+    out_console.print(table)

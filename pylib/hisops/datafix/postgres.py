@@ -528,3 +528,16 @@ def _undo_step(conn: psycopg.Connection[Any], fix_run: str, fix_step: str) -> li
 
 def _key_text(key: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in key.items())
+
+
+def remove_records(conn: psycopg.Connection[Any]) -> int:
+    """Drop the correction records of a database being made into a test copy: the
+    before-images hold the production values of every corrected row (names and ID numbers
+    among them) outside the columns any masking policy names, and an undo on a copy means
+    nothing. Returns the number of before-images removed. Runs in the caller's transaction."""
+    exists = conn.execute("SELECT to_regclass('hisops.datafix_rows')").fetchone()
+    if exists is None or exists[0] is None:
+        return 0
+    count = conn.execute("SELECT count(*) FROM hisops.datafix_rows").fetchone()
+    conn.execute("DROP TABLE IF EXISTS hisops.datafix_rows, hisops.datafix_runs")
+    return int(count[0]) if count else 0

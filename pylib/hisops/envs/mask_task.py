@@ -129,6 +129,7 @@ def guarded_columns(policy: Any) -> tuple[list[Any], list[Any]]:
 
 def _mask_and_prove(ctx: TaskContext, conn: psycopg.Connection[Any], policy: Any, key: str,
                     host: str) -> dict[str, Any]:
+    from hisops.datafix.postgres import remove_records
     from hisops.masking.engine import mask
     from hisops.pii.guard import check_originals, discard, snapshot_originals
 
@@ -147,13 +148,18 @@ def _mask_and_prove(ctx: TaskContext, conn: psycopg.Connection[Any], policy: Any
             raise GuardFailed("original values are still present after masking: "
                               + "; ".join(guard.failures()))
         discard(conn)
+        # production's data-correction before-images hold original values outside every
+        # masked column: a test copy must not carry them
+        corrections = remove_records(conn)
+        if corrections:
+            ctx.note(host, f"removed {corrections} data-correction before-image(s)")
         for statement in MARKER_SQL.split(";"):
             conn.execute(statement)
         conn.execute("INSERT INTO hisops.masking_runs (run_id, policy, policy_digest, key_id,"
                      " rows, guard_columns) VALUES (%s, %s, %s, %s, %s, %s)",
                      (ctx.run_id, report.policy, report.policy_digest, report.key_id,
                       report.rows, len(refs)))
-    return {"host": host, **report.to_dict(),
+    return {"host": host, **report.to_dict(), "datafix_images_removed": corrections,
             "guard": {"column_count": len(refs), **guard.to_dict()}}
 
 

@@ -6,8 +6,9 @@ do not collide, and returns the identifiers and the exact parameters to pass:
 
 - a bill whose payment confirmation was lost: an unpaid insurance (医保) bill;
 - a discharge date typed ten years late, in the future (the insurance upload rejects it);
-- a patient registered twice: a second registration of an existing patient under a
-  temporary ID number, with two visits and three prescriptions of its own.
+- a patient registered twice: a second registration of an existing patient whose ID number
+  was mistyped (a valid number, same birth date and sex), with two visits and three
+  prescriptions of its own.
 
 ``remove`` takes the injected errors out again (tests leave the lab as they found it).
 """
@@ -48,9 +49,9 @@ def inject(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     keep = int(original[0])
     duplicate = _next_id(conn, "patients", "patient_id")
     conn.execute(
-        "INSERT INTO his.patients SELECT %s, name, sex, birth_date, "
-        "'99' || lpad(%s::text, 16, '0'), phone, address, now()::timestamp(0) "
-        "FROM his.patients WHERE patient_id = %s", (duplicate, duplicate, keep))
+        "INSERT INTO his.patients SELECT %s, name, sex, birth_date, %s, phone, address, "
+        "now()::timestamp(0) FROM his.patients WHERE patient_id = %s",
+        (duplicate, _mistyped_id_number(conn, keep), keep))
     visit_ids = []
     for _ in range(DUPLICATE_VISITS):
         visit = _next_id(conn, "outpatient_visits", "visit_id")
@@ -60,8 +61,10 @@ def inject(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             "his.outpatient_visits WHERE patient_id = %s ORDER BY visit_id LIMIT 1",
             (visit, duplicate, keep))
         visit_ids.append(visit)
+    rx_ids = []
     for i in range(DUPLICATE_PRESCRIPTIONS):
         rx = _next_id(conn, "prescriptions", "prescription_id")
+        rx_ids.append(rx)
         conn.execute(
             "INSERT INTO his.prescriptions VALUES (%s, %s, %s, '阿莫西林胶囊', '0.5g tid', 2, "
             "12.50, now()::timestamp(0) - interval '3 days')",
@@ -72,8 +75,28 @@ def inject(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "discharge": {"stay_id": int(stay[0]), "recorded": wrong[0].isoformat(),
                       "corrected": stay[1].isoformat()},
         "merge": {"keep": keep, "duplicate": duplicate, "visits": DUPLICATE_VISITS,
-                  "prescriptions": DUPLICATE_PRESCRIPTIONS},
+                  "prescriptions": DUPLICATE_PRESCRIPTIONS, "visit_ids": visit_ids,
+                  "prescription_ids": rx_ids},
     }
+
+
+def _mistyped_id_number(conn: psycopg.Connection[Any], patient_id: int) -> str:
+    """The patient's ID number with its sequence digits mistyped: a valid number (same
+    region, birth date and sex, a correct check character) that nobody else has."""
+    from hisops.pii.idnumber import check_char
+
+    row = conn.execute("SELECT id_number FROM his.patients WHERE patient_id = %s",
+                       (patient_id,)).fetchone()
+    assert row is not None  # noqa: S101 - the patient was just chosen
+    real = str(row[0])
+    for seq in range(10, 1000, 10):  # the last sequence digit (the sex) is kept
+        first17 = real[:14] + f"{(int(real[14:17]) + seq) % 1000:03d}"
+        candidate = first17 + check_char(first17)
+        taken = conn.execute("SELECT 1 FROM his.patients WHERE id_number = %s",
+                             (candidate,)).fetchone()
+        if taken is None:
+            return candidate
+    raise RuntimeError(f"no free ID number near patient {patient_id}'s")
 
 
 def _next_id(conn: psycopg.Connection[Any], table: str, column: str) -> int:
@@ -86,12 +109,10 @@ def remove(conn: psycopg.Connection[Any], injected: dict[str, Any]) -> None:
     """Take the injected errors out: the duplicate's rows (wherever they point now), the
     discharge date back to its original, the bill unpaid again."""
     merge = injected["merge"]
-    conn.execute("DELETE FROM his.prescriptions WHERE patient_id IN (%s, %s) AND "
-                 "prescription_id > (SELECT max(prescription_id) - %s FROM his.prescriptions)",
-                 (merge["keep"], merge["duplicate"], DUPLICATE_PRESCRIPTIONS))
-    conn.execute("DELETE FROM his.outpatient_visits WHERE patient_id IN (%s, %s) AND "
-                 "visit_id > (SELECT max(visit_id) - %s FROM his.outpatient_visits)",
-                 (merge["keep"], merge["duplicate"], DUPLICATE_VISITS))
+    conn.execute("DELETE FROM his.prescriptions WHERE prescription_id = ANY(%s)",
+                 (merge["prescription_ids"],))
+    conn.execute("DELETE FROM his.outpatient_visits WHERE visit_id = ANY(%s)",
+                 (merge["visit_ids"],))
     conn.execute("DELETE FROM his.patients WHERE patient_id = %s", (merge["duplicate"],))
     discharge = injected["discharge"]
     conn.execute("UPDATE his.inpatient_stays SET discharged_at = %s WHERE stay_id = %s",
