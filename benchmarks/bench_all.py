@@ -1,8 +1,9 @@
 """``make bench``: every benchmark in sequence, each figure as a ratio against its anchor, in
 benchmarks/results.json and benchmarks/results.md (issue 11).
 
-Runs bench_engine, bench_ansible, bench_inspection, bench_baseline, bench_backup, bench_masking
-and bench_patch one after another (each on its own lab, taken down at the end), with settings
+Runs bench_engine, bench_ansible, bench_inspection, bench_baseline, bench_backup, bench_masking,
+bench_patch and bench_datafix one after another (each on its own lab or throwaway PostgreSQL,
+taken down at the end), with settings
 that bound the whole run (FULL about 30 min on this 2-core machine when otherwise idle; QUICK
 fewer rounds and a smaller masking set), reads each one's JSON and its ``ratios`` section
 (benchmarks/_ratios.py), and writes the table: figure, anchor, measured, ratio, target, verdict,
@@ -57,6 +58,7 @@ BENCHES = (
           ("--patients", "200000", "--modes", "parallel")),
     Bench("patch", ("--strategies", "restart,switchover", "--down", "--no-readme"),
           ("--strategies", "restart,switchover", "--down", "--no-readme")),
+    Bench("datafix", ("--rounds", "3"), ("--rounds", "1")),
 )
 
 

@@ -200,14 +200,10 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
     """Run SPEC's fix on CONN. ``commit`` False: everything, then roll back (check, plan).
 
     Exact images are kept in the database only; what leaves it is redacted by the caller."""
-    ensure_schema(conn)
-    report = FixReport()
-    if commit:
-        report.already_done = _recorded(conn, run_id, step)
-        if report.already_done is not None:
-            return report
-    with _nothing_changed_on_error(conn, spec.lock_timeout_s, spec.statement_timeout_s):
-        _set_limits(conn, spec.lock_timeout_s, spec.statement_timeout_s)
+    report = FixReport(already_done=_done_before(conn, run_id, step, commit))
+    if report.already_done is not None:
+        return report
+    with _transaction(conn, spec.lock_timeout_s, spec.statement_timeout_s):
         xid = _our_xid(conn)
         baseline = _write_counters(conn)
         found = [(target, _find(conn, spec, target)) for target in spec.targets]
@@ -224,12 +220,13 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
         if not commit:
             conn.rollback()
             return report
-        with conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE hisops.datafix_rows SET after = %s WHERE run_id = %s AND step = %s "
-                "AND tbl = %s AND key = %s",
-                [(Jsonb(r.after) if r.after is not None else None, run_id, step, r.table,
-                  Jsonb(r.key)) for r in report.rows])
+        # one statement, not one per row: the rows stay locked while this runs
+        conn.execute(
+            "UPDATE hisops.datafix_rows d SET after = x.after FROM jsonb_to_recordset(%s) "
+            "AS x(tbl text, key jsonb, after jsonb) WHERE d.run_id = %s AND d.step = %s "
+            "AND d.tbl = x.tbl AND d.key = x.key",
+            (Jsonb([{"tbl": r.table, "key": r.key, "after": r.after} for r in report.rows]),
+             run_id, step))
         conn.execute("INSERT INTO hisops.datafix_runs (run_id, step, kind, summary) "
                      "VALUES (%s, %s, 'fix', %s)", (run_id, step, Jsonb(summary(report, spec))))
         # a kill here (tests: HISOPS_FAILPOINTS) leaves an open transaction the server rolls
@@ -240,8 +237,14 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
     return report
 
 
-def _recorded(conn: psycopg.Connection[Any], run_id: str, step: str) -> dict[str, Any] | None:
-    """The summary of RUN_ID's STEP if it committed (a resumed step must not fix twice)."""
+def _done_before(conn: psycopg.Connection[Any], run_id: str, step: str, commit: bool
+                 ) -> dict[str, Any] | None:
+    """The recorded summary of RUN_ID's STEP if an earlier attempt committed it (a resumed
+    step must not fix twice); None for a rehearsal, which records nothing. Creates the
+    hisops schema on first use."""
+    ensure_schema(conn)
+    if not commit:
+        return None
     row = conn.execute("SELECT summary FROM hisops.datafix_runs WHERE run_id = %s AND "
                        "step = %s", (run_id, step)).fetchone()
     conn.rollback()
@@ -261,20 +264,22 @@ def _check_planned(spec: FixSpec, host: str, now: list[int]) -> None:
 
 def _keep_before_images(conn: psycopg.Connection[Any], run_id: str, step: str,
                         found: list[tuple[Target, list[dict[str, Any]]]]) -> None:
-    rows = [(t, img) for t, images in found for img in images]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO hisops.datafix_rows (run_id, step, ord, tbl, key, before) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [(run_id, step, o, t.table, Jsonb({k: img[k] for k in t.key}), Jsonb(img))
-             for o, (t, img) in enumerate(rows)])
+    rows = [{"tbl": t.table, "key": {k: img[k] for k in t.key}, "before": img}
+            for t, images in found for img in images]
+    conn.execute(
+        "INSERT INTO hisops.datafix_rows (run_id, step, ord, tbl, key, before) "
+        "SELECT %s, %s, e.n - 1, e.v->>'tbl', e.v->'key', e.v->'before' "
+        "FROM jsonb_array_elements(%s) WITH ORDINALITY AS e(v, n)",
+        (run_id, step, Jsonb(rows)))
 
 
 @contextmanager
-def _nothing_changed_on_error(conn: psycopg.Connection[Any], lock_s: int, statement_s: int
-                              ) -> Iterator[None]:
-    """Roll back on any failure and say why in one line (the database is as it was)."""
+def _transaction(conn: psycopg.Connection[Any], lock_s: int, statement_s: int
+                 ) -> Iterator[None]:
+    """The correction's transaction, with its limits; on any failure it is rolled back and
+    the reason said in one line (the database is as it was)."""
     try:
+        _set_limits(conn, lock_s, statement_s)
         yield
     except Refused:
         conn.rollback()
@@ -418,14 +423,10 @@ def run_undo(conn: psycopg.Connection[Any], *, fix_run: str, run_id: str, step: 
     """Give back the before-images of FIX_RUN's committed fix steps on this database, in
     one transaction, refusing (changing nothing) when any row differs from the after-image
     the fix left: somebody changed it since, and overwriting that change would lose it."""
-    ensure_schema(conn)
-    report = UndoReport()
-    if commit:
-        report.already_done = _recorded(conn, run_id, step)
-        if report.already_done is not None:
-            return report
-    with _nothing_changed_on_error(conn, lock_timeout_s, statement_timeout_s):
-        _set_limits(conn, lock_timeout_s, statement_timeout_s)
+    report = UndoReport(already_done=_done_before(conn, run_id, step, commit))
+    if report.already_done is not None:
+        return report
+    with _transaction(conn, lock_timeout_s, statement_timeout_s):
         for fix_step in _fix_steps_to_undo(conn, fix_run):
             report.rows.extend(_undo_step(conn, fix_run, fix_step))
             report.undone_steps.append(fix_step)
@@ -491,29 +492,19 @@ def _undo_step(conn: psycopg.Connection[Any], fix_run: str, fix_step: str) -> li
     tables = list(by_table)
     out: list[RowChange] = []
     for table in reversed(tables):
-        for _, key, before, after in by_table[table]:
-            if after is None and before is not None:
-                conn.execute(sql.SQL(
-                    "INSERT INTO {} OVERRIDING SYSTEM VALUE SELECT * FROM "
-                    "jsonb_populate_record(NULL::{}, %s)").format(_table(table), _table(table)),
-                    (Jsonb(before),))
-                out.append(RowChange(table, key, None, before))
-    for table in reversed(tables):
-        for _, key, before, after in by_table[table]:
-            if after is None or before is None or before == after:
-                continue
-            cols = sorted(c for c in before if before[c] != after.get(c))
+        deleted = [(key, before) for _, key, before, after in by_table[table]
+                   if after is None and before is not None]
+        if deleted:
             conn.execute(sql.SQL(
-                "UPDATE {} t SET {} FROM jsonb_populate_record(NULL::{}, %s) r WHERE {}").format(
-                _table(table),
-                sql.SQL(", ").join(sql.SQL("{} = r.{}").format(sql.Identifier(c),
-                                                              sql.Identifier(c)) for c in cols),
-                _table(table),
-                sql.SQL(" AND ").join(sql.SQL("t.{} = r.{}").format(sql.Identifier(k),
-                                                                   sql.Identifier(k))
-                                      for k in key)),
-                (Jsonb(before),))
-            out.append(RowChange(table, key, after, before))
+                "INSERT INTO {} OVERRIDING SYSTEM VALUE SELECT * FROM "
+                "jsonb_populate_recordset(NULL::{}, %s)").format(_table(table), _table(table)),
+                (Jsonb([before for _, before in deleted]),))
+            out.extend(RowChange(table, key, None, before) for key, before in deleted)
+    for table in reversed(tables):
+        updated = [(key, before, after) for _, key, before, after in by_table[table]
+                   if after is not None and before is not None and before != after]
+        if updated:
+            out.extend(_give_back_updates(conn, table, updated))
     # the exact prior values, or nothing: compare every row with its before-image
     for table, rows in by_table.items():
         key_cols = list(rows[0][1])
@@ -524,6 +515,27 @@ def _undo_step(conn: psycopg.Connection[Any], fix_run: str, fix_step: str) -> li
                 raise Refused(f"{table} {_key_text(key)} does not read back as its "
                               "before-image after the undo; nothing changed")
     return out
+
+
+def _give_back_updates(conn: psycopg.Connection[Any], table: str,
+                       rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]
+                       ) -> list[RowChange]:
+    """One UPDATE per table: every column any row changed gets its before value back. A row
+    whose column was not changed gets the value it already has (it equals its after-image,
+    checked above), so the set-based statement writes exactly the before-images."""
+    key = list(rows[0][0])
+    cols = sorted({c for _, before, after in rows for c in before
+                   if before[c] != after.get(c)} - set(key))
+    conn.execute(sql.SQL(
+        "UPDATE {} t SET {} FROM jsonb_populate_recordset(NULL::{}, %s) r WHERE {}").format(
+        _table(table),
+        sql.SQL(", ").join(sql.SQL("{} = r.{}").format(sql.Identifier(c), sql.Identifier(c))
+                           for c in cols),
+        _table(table),
+        sql.SQL(" AND ").join(sql.SQL("t.{} = r.{}").format(sql.Identifier(k), sql.Identifier(k))
+                              for k in key)),
+        (Jsonb([before for _, before, _ in rows]),))
+    return [RowChange(table, k, after, before) for k, before, after in rows]
 
 
 def _key_text(key: Mapping[str, Any]) -> str:

@@ -9,10 +9,10 @@ values stay in the database's ``hisops`` schema, where the undo needs them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hisops import paths
 from hisops.datafix import postgres as pg
@@ -20,7 +20,6 @@ from hisops.datafix.spec import FixSpec, parse_spec
 from hisops.envs import dbconn
 from hisops.errors import ExecutorError
 from hisops.executors.results import HostOutcome, HostStatus
-from hisops.inventory import Inventory
 from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
 
 EVIDENCE_TYPE = "datafix"
@@ -74,9 +73,25 @@ def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]
     return out
 
 
-def _connect(inventory: Inventory, host: str, database: str, secrets: Mapping[str, str]
-             ) -> Any:
-    return dbconn.connect(inventory, host, dbname=database, secrets=secrets)
+Report = TypeVar("Report", pg.FixReport, pg.UndoReport)
+
+
+def _on_database(ctx: TaskContext, host: str, database: str,
+                 work: Callable[[Any], Report]) -> Report | HostOutcome:
+    """WORK's report on HOST's DATABASE, or the host's outcome when there is nothing more to
+    say: a refusal or an unreachable database (the transaction never committed: the host is
+    as it was), or an earlier attempt of this run that already committed."""
+    try:
+        with dbconn.connect(ctx.inventory, host, dbname=database,
+                            secrets=ctx.secrets.values) as conn:
+            report = work(conn)
+    except (pg.Refused, ExecutorError) as exc:
+        return HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc),
+                           unchanged=True)
+    if report.already_done is not None:
+        return HostOutcome(host=host, status=HostStatus.SKIPPED,
+                           detail="already done by this run (hisops.datafix_runs)")
+    return report
 
 
 def datafix(ctx: TaskContext) -> TaskResult:
@@ -84,15 +99,11 @@ def datafix(ctx: TaskContext) -> TaskResult:
     red = redactor(spec.pii_policy)
 
     def one(host: str) -> HostOutcome | HostDone:
-        try:
-            with _connect(ctx.inventory, host, spec.database, ctx.secrets.values) as conn:
-                report = pg.run_fix(conn, spec, host=host, run_id=ctx.run_id, step=ctx.name,
-                                    commit=not ctx.check_mode)
-        except (pg.Refused, ExecutorError) as exc:
-            return _unchanged(host, exc)
-        if report.already_done is not None:
-            return HostOutcome(host=host, status=HostStatus.SKIPPED,
-                               detail="already committed by this run (hisops.datafix_runs)")
+        report = _on_database(ctx, host, spec.database, lambda conn: pg.run_fix(
+            conn, spec, host=host, run_id=ctx.run_id, step=ctx.name,
+            commit=not ctx.check_mode))
+        if isinstance(report, HostOutcome):
+            return report
         evidence = _evidence(host, spec, report, red, ctx.run_id, ctx.name)
         line = _line(report)
         if ctx.check_mode:
@@ -106,11 +117,6 @@ def datafix(ctx: TaskContext) -> TaskResult:
         return HostDone(line, evidence)
 
     return per_host(ctx, EVIDENCE_TYPE, one)
-
-
-def _unchanged(host: str, exc: Exception) -> HostOutcome:
-    """A refusal or an unreachable database: the transaction never committed."""
-    return HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc), unchanged=True)
 
 
 def _line(report: pg.FixReport) -> str:
@@ -147,15 +153,11 @@ def datafix_undo(ctx: TaskContext) -> TaskResult:
     red = redactor(ctx.args.get("pii_policy", "masking/his.yml"))
 
     def one(host: str) -> HostOutcome | HostDone:
-        try:
-            with _connect(ctx.inventory, host, database, ctx.secrets.values) as conn:
-                report = pg.run_undo(conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
-                                     commit=not ctx.check_mode)
-        except (pg.Refused, ExecutorError) as exc:
-            return _unchanged(host, exc)
-        if report.already_done is not None:
-            return HostOutcome(host=host, status=HostStatus.SKIPPED,
-                               detail="already undone by this run (hisops.datafix_runs)")
+        report = _on_database(ctx, host, database, lambda conn: pg.run_undo(
+            conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
+            commit=not ctx.check_mode))
+        if isinstance(report, HostOutcome):
+            return report
         line = (f"gave back {len(report.rows)} row(s) of run {fix_run} "
                 f"(steps {', '.join(report.undone_steps)})")
         if ctx.check_mode:
