@@ -304,16 +304,20 @@ def test_check_mode_rehearses_and_rolls_back(lab: Lab, env: dict[str, str],
     assert digests(lab) == before
 
 
-def test_kill_before_commit_leaves_nothing_and_resume_completes(
-        lab: Lab, env: dict[str, str], errors: dict[str, Any]) -> None:
-    before = digests(lab)
-    killed_env = {**env, "HISOPS_FAILPOINTS": "datafix:mark_paid:before-commit=kill"}
+def _killed_at(env: dict[str, str], failpoint: str, errors: dict[str, Any]) -> str:
+    killed_env = {**env, "HISOPS_FAILPOINTS": f"datafix:mark_paid:{failpoint}=kill"}
     proc = subprocess.run([sys.executable, "-m", "hisops", "run", "datafix-billing-paid",
                            *[a for p in bill_params(errors) for a in ("-e", p)], "--yes"],
                           env=killed_env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == -signal.SIGKILL
-    run_id = json.loads(hisops("runs", "--json", env=env).out)[-1]["run_id"]
+    return str(json.loads(hisops("runs", "--json", env=env).out)[-1]["run_id"])
+
+
+def test_kill_before_commit_leaves_nothing_and_resume_completes(
+        lab: Lab, env: dict[str, str], errors: dict[str, Any]) -> None:
+    before = digests(lab)
+    run_id = _killed_at(env, "before-commit", errors)
     deadline = time.monotonic() + 20  # the server sees the connection drop and rolls back
     while time.monotonic() < deadline and one(
             lab, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'hisops' "
@@ -326,6 +330,28 @@ def test_kill_before_commit_leaves_nothing_and_resume_completes(
     assert one(lab, "SELECT paid FROM his.billing WHERE bill_id = %s",
                errors["bill"]["bill_id"]) is True
     assert one(lab, "SELECT count(*) FROM hisops.datafix_runs WHERE run_id = %s", run_id) == 1
+    assert undo(env, run_id).rc == 0
+    assert digests(lab) == before
+
+
+def test_kill_after_commit_is_not_fixed_twice_and_its_evidence_is_kept(
+        lab: Lab, env: dict[str, str], errors: dict[str, Any]) -> None:
+    """Committed, then killed before the journal heard of it: the resumed step finds the
+    database's record, fixes nothing again, and journals what the killed attempt did, so
+    the correction can still be undone."""
+    before = digests(lab)
+    run_id = _killed_at(env, "after-commit", errors)
+    fixed = digests(lab)
+    assert fixed != before
+    resumed = hisops("resume", run_id, "--json", env=env)
+    assert resumed.rc == 0, resumed.err
+    detail = resumed.json()["steps"][0]["hosts"][PRIMARY]["detail"]
+    assert detail.startswith("committed by an earlier attempt of this run: found his.billing 1")
+    assert digests(lab) == fixed
+    evidence = _evidence(env, run_id, "datafix")
+    assert evidence["rows"] == [{"table": "his.billing",
+                                 "key": {"bill_id": errors["bill"]["bill_id"]},
+                                 "change": "updated", "columns": {"paid": [False, True]}}]
     assert undo(env, run_id).rc == 0
     assert digests(lab) == before
 

@@ -67,9 +67,12 @@ def test_fix_commits_with_images_and_a_resumed_step_does_not_fix_twice(conn: Any
                          "WHERE run_id = 'r1'").fetchall()
     assert saved == [("30", "32")]
     conn.rollback()
-    again = fix(conn, s)
+    again = fix(conn, s)  # as a resumed step: its earlier attempt committed
     assert again.already_done is not None
-    assert not again.committed
+    assert again.counts()["updated"] == 1  # what that attempt did, read from the database
+    assert again.rows[0].before["v"] == 30
+    assert again.rows[0].after["v"] == 32
+    assert again.statements == report.statements
     assert conn.execute("SELECT v FROM shop.items WHERE id = 3").fetchone()[0] == 32
 
 

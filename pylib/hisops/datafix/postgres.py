@@ -202,7 +202,9 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
     Exact images are kept in the database only; what leaves it is redacted by the caller."""
     report = FixReport(already_done=_done_before(conn, run_id, step, commit))
     if report.already_done is not None:
-        return report
+        # an earlier attempt committed (its process died before the journal heard of it):
+        # report what it did, from the database's own record, instead of fixing twice
+        return _recorded_report(conn, run_id, step, report.already_done)
     with _transaction(conn, spec.lock_timeout_s, spec.statement_timeout_s):
         xid = _our_xid(conn)
         baseline = _write_counters(conn)
@@ -234,7 +236,20 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
         failpoint(f"datafix:{step}:before-commit")
         conn.commit()
         report.committed = True
+    failpoint(f"datafix:{step}:after-commit")
     return report
+
+
+def _recorded_report(conn: psycopg.Connection[Any], run_id: str, step: str,
+                     recorded: dict[str, Any]) -> FixReport:
+    rows = conn.execute("SELECT tbl, key, before, after FROM hisops.datafix_rows WHERE "
+                        "run_id = %s AND step = %s ORDER BY ord", (run_id, step)).fetchall()
+    conn.rollback()
+    return FixReport(found=dict(recorded.get("found") or {}),
+                     rows=[RowChange(str(t), k, b, a) for t, k, b, a in rows],
+                     statements=list(recorded.get("statements") or []),
+                     verify=list(recorded.get("verify") or []), committed=True,
+                     already_done=recorded)
 
 
 def _done_before(conn: psycopg.Connection[Any], run_id: str, step: str, commit: bool

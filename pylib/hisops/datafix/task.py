@@ -88,7 +88,7 @@ def _on_database(ctx: TaskContext, host: str, database: str,
     except (pg.Refused, ExecutorError) as exc:
         return HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc),
                            unchanged=True)
-    if report.already_done is not None:
+    if isinstance(report, pg.UndoReport) and report.already_done is not None:
         return HostOutcome(host=host, status=HostStatus.SKIPPED,
                            detail="already done by this run (hisops.datafix_runs)")
     return report
@@ -106,6 +106,8 @@ def datafix(ctx: TaskContext) -> TaskResult:
             return report
         evidence = _evidence(host, spec, report, red, ctx.run_id, ctx.name)
         line = _line(report)
+        if report.already_done is not None:
+            line = f"committed by an earlier attempt of this run: {line}"
         if ctx.check_mode:
             ctx.note(host, f"check: {line}; rolled back")
             for row in evidence["rows"][:spec.sample]:
