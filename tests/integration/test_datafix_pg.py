@@ -233,3 +233,11 @@ def test_a_slow_statement_and_an_interruption_change_nothing(
     monkeypatch.delenv("HISOPS_FAILPOINTS")
     assert rows(conn) == before
     assert conn.execute("SELECT count(*) FROM hisops.datafix_rows").fetchone()[0] == 0
+
+
+def test_a_rehearsal_creates_nothing_in_the_database(conn: Any) -> None:
+    """plan and --check rehearse the fix and the undo: no hisops schema appears."""
+    assert fix(conn, spec(), commit=False).counts()["updated"] == 1
+    with pytest.raises(pg.Refused, match="it has no hisops.datafix_runs"):
+        pg.run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=False)
+    assert conn.execute("SELECT to_regnamespace('hisops')").fetchone() == (None,)

@@ -256,10 +256,11 @@ def _done_before(conn: psycopg.Connection[Any], run_id: str, step: str, commit: 
                  ) -> dict[str, Any] | None:
     """The recorded summary of RUN_ID's STEP if an earlier attempt committed it (a resumed
     step must not fix twice); None for a rehearsal, which records nothing. Creates the
-    hisops schema on first use."""
-    ensure_schema(conn)
+    hisops schema on first use (a rehearsal writes nothing there, and creates nothing: a plan
+    has no side effect on the database)."""
     if not commit:
         return None
+    ensure_schema(conn)
     row = conn.execute("SELECT summary FROM hisops.datafix_runs WHERE run_id = %s AND "
                        "step = %s", (run_id, step)).fetchone()
     conn.rollback()
@@ -462,6 +463,10 @@ def run_undo(conn: psycopg.Connection[Any], *, fix_run: str, run_id: str, step: 
 
 def _fix_steps_to_undo(conn: psycopg.Connection[Any], fix_run: str) -> list[str]:
     """FIX_RUN's committed steps here, last first; refused if none or already undone."""
+    exists = conn.execute("SELECT to_regclass('hisops.datafix_runs')").fetchone()
+    if exists is None or exists[0] is None:
+        raise Refused(f"no committed datafix of run {fix_run} in this database (it has no "
+                      "hisops.datafix_runs); nothing to undo")
     runs = conn.execute(
         "SELECT step, undone_by FROM hisops.datafix_runs WHERE run_id = %s AND kind = 'fix' "
         "ORDER BY committed_at DESC, step DESC FOR UPDATE", (fix_run,)).fetchall()
