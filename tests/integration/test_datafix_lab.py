@@ -384,6 +384,10 @@ def test_four_eyes_approval_covers_the_rows_seen_when_planning(
     assert waiting.rc == 3, waiting.err  # waits for a second person
     run_id = waiting.json()["run_id"]
     assert waiting.json()["plan_hash"] == plan["plan_hash"]  # the SQL and the rows reviewed
+    # what the approver reviews: the SQL and the rows seen when planning
+    shown = hisops("show", run_id, env={**env, "COLUMNS": "300"}).out
+    assert "fix 6: DELETE FROM his.patients WHERE patient_id = :duplicate" in shown
+    assert "find 2: his.prescriptions, expect 0..500; rows when planned: his-db-1 3" in shown
     assert hisops("approve", run_id, "--as", "dba-anna", env=env).rc != 0  # not the starter
     assert hisops("approve", run_id, "--as", "dba-ben", env=env).rc == 0
     # a prescription is written for the duplicate between the approval and the run: still

@@ -73,3 +73,47 @@ def _print_host(args: dict[str, Any], host: HostPreview) -> None:
                               row["change"] if i == 0 else "", col, escape(_value(before)),
                               escape(_value(after)))
         out_console.print(table)
+
+
+def print_journaled_corrections(state: Any) -> None:
+    """``hisops show`` of a run with data corrections: per sql step, the SQL as planned, the
+    rows each find entry matched when planning (what an approver approves), and the rows the
+    correction changed (personal data redacted, as journaled)."""
+    evidence: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in state.timeline:
+        if record.kind == "evidence.recorded" and record.payload.get("type") == "datafix":
+            evidence[(record.payload["step"], record.payload["subject"])] = \
+                record.payload["evidence"]
+    for step in state.plan.get("steps", []):
+        action = step.get("action") or {}
+        if action.get("task") != "datafix":
+            continue
+        args = action.get("args") or {}
+        out_console.print(f"\n[bold]data correction '{step['id']}'[/] on database "
+                          f"{args.get('database')}")
+        planned = args.get("planned_rows") or {}
+        for i, target in enumerate(args.get("find", [])):
+            seen = ", ".join(f"{h} {counts[i]}" for h, counts in planned.items()
+                             if i < len(counts))
+            out_console.print(f"  find {i + 1}: {target['table']}, expect "
+                              f"{target['expect_rows']}; rows when planned: {seen or '-'}: "
+                              f"WHERE {escape(target['where'])}")
+        for i, text in enumerate(args.get("fix", [])):
+            out_console.print(f"  fix {i + 1}: {escape(text)}")
+        if args.get("binds"):
+            out_console.print("  binds: " + ", ".join(f":{k} = {v!r}"
+                                                       for k, v in args["binds"].items()))
+        for (step_id, host), ev in evidence.items():
+            if step_id != step["id"]:
+                continue
+            out_console.print(f"  {host}: {ev.get('counts')}; before-images in "
+                              f"{ev.get('before_images')}")
+            for row in ev.get("rows", [])[:20]:
+                changes = "; ".join(f"{c}: {_value(b)} -> {_value(a)}"
+                                    for c, (b, a) in row["columns"].items())
+                key = ", ".join(f"{k}={v}" for k, v in row["key"].items())
+                out_console.print(f"    {row['table']} {key} {row['change']}: "
+                                  f"{escape(changes)}")
+            hidden = len(ev.get("rows", [])) - 20 + int(ev.get("rows_not_listed") or 0)
+            if hidden > 0:
+                out_console.print(f"    ... and {hidden} more row(s) (hisops show --json)")
