@@ -20,14 +20,17 @@ exact prior values, and refuse when a row was changed again since.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from hisops.datafix.spec import FixSpec, Target
 from hisops.datafix.sqltext import Parsed
@@ -90,6 +93,27 @@ class FixReport:
         for row in self.rows:
             out[row.change] += 1
         return out
+
+
+def exact_json(value: Any) -> str:
+    """JSON text with every Decimal written as the exact number it is (the stdlib would need
+    a float, and a numeric(30,10) amount does not survive a float)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + exact_json(v)
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(exact_json(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _exact_images(conn: psycopg.Connection[Any]) -> None:
+    """Row images travel between the database and this process as JSON: read numbers with a
+    fraction as Decimal and write them back as written, so a before-image given back by the
+    undo is the exact prior value (a float would round large numeric amounts)."""
+    set_json_loads(functools.partial(json.loads, parse_float=Decimal), conn)
+    set_json_dumps(exact_json, conn)
 
 
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
@@ -158,9 +182,7 @@ def _images_by_key(conn: psycopg.Connection[Any], table: str, key: Sequence[str]
 
 
 def canonical_key(image: Mapping[str, Any], key: Sequence[str]) -> str:
-    import json
-
-    return json.dumps({k: image.get(k) for k in key}, sort_keys=True, ensure_ascii=False)
+    return exact_json({k: image.get(k) for k in sorted(key)})
 
 
 def _find(conn: psycopg.Connection[Any], spec: FixSpec, target: Target
@@ -200,6 +222,7 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
     """Run SPEC's fix on CONN. ``commit`` False: everything, then roll back (check, plan).
 
     Exact images are kept in the database only; what leaves it is redacted by the caller."""
+    _exact_images(conn)
     report = FixReport(already_done=_done_before(conn, run_id, step, commit))
     if report.already_done is not None:
         # an earlier attempt committed (its process died before the journal heard of it):
@@ -439,6 +462,7 @@ def run_undo(conn: psycopg.Connection[Any], *, fix_run: str, run_id: str, step: 
     """Give back the before-images of FIX_RUN's committed fix steps on this database, in
     one transaction, refusing (changing nothing) when any row differs from the after-image
     the fix left: somebody changed it since, and overwriting that change would lose it."""
+    _exact_images(conn)
     report = UndoReport(already_done=_done_before(conn, run_id, step, commit))
     if report.already_done is not None:
         return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +58,19 @@ def validate(args: Mapping[str, Any]) -> None:
         raise BadArgument("pii_policy", str(exc).splitlines()[0]) from None
 
 
+def plain(value: Any) -> Any:
+    """A value as the journal can hold it: an exact Decimal becomes the float it equals, or
+    its text when no float does (the journal's JSON has no decimal type)."""
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]:
     """Changed rows as the journal and the console show them: key, change, and per changed
     column [before, after] (personal data redacted)."""
@@ -66,9 +80,9 @@ def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]
             continue
         before, after = red.row(row.table, row.before), red.row(row.table, row.after)
         cols = sorted(set(before or {}) | set(after or {}))
-        changed = {c: [(before or {}).get(c), (after or {}).get(c)] for c in cols
+        changed = {c: [plain((before or {}).get(c)), plain((after or {}).get(c))] for c in cols
                    if (row.before or {}).get(c) != (row.after or {}).get(c)}
-        out.append({"table": row.table, "key": row.key, "change": row.change,
+        out.append({"table": row.table, "key": plain(row.key), "change": row.change,
                     "columns": changed})
     return out
 
