@@ -269,3 +269,13 @@ def test_undo_is_exact_for_awkward_types(conn: Any) -> None:
     assert rows(conn, "shop.ledger") == before
     exact = conn.execute("SELECT amount::text FROM shop.ledger WHERE id = 1").fetchone()
     assert exact == ("12345678901234567890.1234567891",)
+
+
+def test_a_verify_query_that_writes_is_caught(conn: Any) -> None:
+    before = rows(conn)
+    sneaky = spec(verify=[{"name": "sneaky", "sql": "WITH d AS (DELETE FROM shop.items "
+                           "WHERE id = 9 RETURNING 1) SELECT count(*) FROM d",
+                           "expect_value": 1}])
+    with pytest.raises(pg.Refused, match="deleted 1 row"):
+        fix(conn, sneaky)
+    assert rows(conn) == before

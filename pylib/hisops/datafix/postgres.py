@@ -240,8 +240,10 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
         for text, parsed in spec.fix:
             cur = _execute(conn, parsed, spec.binds)
             report.statements.append({"sql": text, "rowcount": cur.rowcount})
-        report.rows = _account(conn, spec, found, xid, baseline)
+        # verify first: a verify query is a SELECT, but WITH ... DELETE ... SELECT writes too,
+        # and the accounting must see every write of the transaction
         report.verify = _verify(conn, spec)
+        report.rows = _account(conn, spec, found, xid, baseline)
         if not commit:
             conn.rollback()
             return report
