@@ -32,6 +32,7 @@ from _ratios import ratio_row  # noqa: E402
 
 from hisops.datafix import postgres as pg  # noqa: E402
 from hisops.datafix.spec import parse_spec  # noqa: E402
+from hisops.datafix.undo import run_undo  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 TARGET_10K_S = 5.0  # a 10,000-row correction keeps its rows locked less than this
@@ -85,7 +86,7 @@ def datafix(conn: psycopg.Connection[Any], n: int, run_id: str) -> dict[str, Any
     report = pg.run_fix(conn, spec, host="bench", run_id=run_id, step="fix", commit=True)
     fixed = time.monotonic() - started
     started = time.monotonic()
-    pg.run_undo(conn, fix_run=run_id, run_id=f"{run_id}-undo", step="undo", commit=True)
+    run_undo(conn, fix_run=run_id, run_id=f"{run_id}-undo", step="undo", commit=True)
     undone = time.monotonic() - started
     exact = digest(conn) == before
     if report.counts()["updated"] != n or not exact:

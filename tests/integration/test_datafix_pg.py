@@ -13,7 +13,9 @@ import psycopg
 import pytest
 
 from hisops.datafix import postgres as pg
+from hisops.datafix.common import Refused
 from hisops.datafix.spec import FixSpec, parse_spec
+from hisops.datafix.undo import run_undo
 
 SCHEMA = """
 CREATE SCHEMA shop;
@@ -90,7 +92,7 @@ def test_fix_commits_with_images_and_a_resumed_step_does_not_fix_twice(conn: Any
 def test_writes_outside_the_found_rows_are_refused_and_change_nothing(
         conn: Any, statements: list[str], message: str) -> None:
     before = rows(conn), rows(conn, "shop.serial_items")
-    with pytest.raises(pg.Refused, match=re.escape(message)):
+    with pytest.raises(Refused, match=re.escape(message)):
         fix(conn, spec(fix=statements))
     assert (rows(conn), rows(conn, "shop.serial_items")) == before
     assert conn.execute("SELECT count(*) FROM hisops.datafix_rows").fetchone()[0] == 0
@@ -103,7 +105,7 @@ def test_trigger_writes_need_declaring_and_sub_transactions_are_caught(conn: Any
         CREATE TRIGGER log AFTER UPDATE ON shop.items FOR EACH ROW EXECUTE FUNCTION shop.log();
     """)
     conn.commit()
-    with pytest.raises(pg.Refused, match="changed shop.audit, which no find entry selects"):
+    with pytest.raises(Refused, match="changed shop.audit, which no find entry selects"):
         fix(conn, spec())
     report = fix(conn, spec(untracked_tables=["shop.audit"]))
     assert report.committed
@@ -126,7 +128,7 @@ def test_trigger_writes_need_declaring_and_sub_transactions_are_caught(conn: Any
     """)
     conn.commit()
     before = rows(conn)
-    with pytest.raises(pg.Refused, match="changed 1 row\\(s\\) of shop.items that find did not"):
+    with pytest.raises(Refused, match="changed 1 row\\(s\\) of shop.items that find did not"):
         fix(conn, parse_spec({"find": [{"table": "shop.items", "key": ["id"],
                                         "where": "t.id = 5", "expect_rows": 1}],
                               "fix": ["UPDATE shop.items SET v = 0 WHERE id = 5"]}), "r2")
@@ -134,7 +136,7 @@ def test_trigger_writes_need_declaring_and_sub_transactions_are_caught(conn: Any
 
 
 def test_bounds_are_checked_before_locking_and_rehearsal_leaves_nothing(conn: Any) -> None:
-    with pytest.raises(pg.Refused, match="expected 0..5 row\\(s\\), found more than 5"):
+    with pytest.raises(Refused, match="expected 0..5 row\\(s\\), found more than 5"):
         fix(conn, spec(where="t.id > :id", expect="0..5"))
     before = rows(conn)
     report = fix(conn, spec(where="t.id > :id", expect="0..20",
@@ -149,7 +151,7 @@ def test_bounds_are_checked_before_locking_and_rehearsal_leaves_nothing(conn: An
 def test_planned_rows_must_still_be_the_rows_found(conn: Any) -> None:
     statements = ["UPDATE shop.items SET v = 0 WHERE id > :id"]
     s = spec(where="t.id > :id", expect="0..20", planned_rows={"h": [16]}, fix=statements)
-    with pytest.raises(pg.Refused, match="rows changed since the plan was made"):
+    with pytest.raises(Refused, match="rows changed since the plan was made"):
         fix(conn, s)
     assert fix(conn, spec(where="t.id > :id", expect="0..20", planned_rows={"h": [17]},
                           fix=statements)).committed
@@ -164,16 +166,16 @@ def test_undo_gives_back_updates_and_deletes_exactly(conn: Any) -> None:
                                     "where": "t.id = 2", "expect_rows": 1}],
                           "fix": ["DELETE FROM shop.serial_items WHERE id = 2"]}), "r1x")
     assert rows(conn) != before[0]
-    undone = pg.run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
+    undone = run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
     assert undone.undone_steps == ["fix"]
     assert rows(conn) == before[0]
     # an identity column (GENERATED ALWAYS) gets its deleted row back with its own id
-    pg.run_undo(conn, fix_run="r1x", run_id="u2", step="undo", commit=True)
+    run_undo(conn, fix_run="r1x", run_id="u2", step="undo", commit=True)
     assert rows(conn, "shop.serial_items") == before[1]
-    with pytest.raises(pg.Refused, match="already undone"):
-        pg.run_undo(conn, fix_run="r1", run_id="u3", step="undo", commit=True)
-    with pytest.raises(pg.Refused, match="no committed datafix of run nope"):
-        pg.run_undo(conn, fix_run="nope", run_id="u4", step="undo", commit=True)
+    with pytest.raises(Refused, match="already undone"):
+        run_undo(conn, fix_run="r1", run_id="u3", step="undo", commit=True)
+    with pytest.raises(Refused, match="no committed datafix of run nope"):
+        run_undo(conn, fix_run="nope", run_id="u4", step="undo", commit=True)
 
 
 def test_undo_refuses_when_a_row_changed_since_and_changes_nothing(conn: Any) -> None:
@@ -184,8 +186,8 @@ def test_undo_refuses_when_a_row_changed_since_and_changes_nothing(conn: Any) ->
     conn.execute("INSERT INTO shop.items (id, v) VALUES (3, 7)")
     conn.commit()
     now = rows(conn)
-    with pytest.raises(pg.Refused) as refused:
-        pg.run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
+    with pytest.raises(Refused) as refused:
+        run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
     assert "shop.items id=2: changed since the fix (note)" in str(refused.value)
     assert "shop.items id=3: deleted by the fix, exists again" in str(refused.value)
     assert rows(conn) == now
@@ -198,7 +200,7 @@ def test_a_locked_row_fails_within_the_lock_timeout(conn: Any, pg_url: str) -> N
     with psycopg.connect(pg_url) as other:
         other.execute("SELECT 1 FROM shop.items WHERE id = 3 FOR UPDATE")
         started = time.monotonic()
-        with pytest.raises(pg.Refused, match="locked by another session \\(lock_timeout 1s\\)"):
+        with pytest.raises(Refused, match="locked by another session \\(lock_timeout 1s\\)"):
             fix(conn, spec(lock_timeout_s=1))
         assert time.monotonic() - started < 10
         other.rollback()
@@ -222,7 +224,7 @@ def test_a_slow_statement_and_an_interruption_change_nothing(
     before = rows(conn)
     slow = spec(fix=["UPDATE shop.items SET v = v + (SELECT 0 FROM pg_sleep(5)) WHERE id = :id"],
                 statement_timeout_s=1)
-    with pytest.raises(pg.Refused, match=re.escape("longer than statement_timeout 1s")):
+    with pytest.raises(Refused, match=re.escape("longer than statement_timeout 1s")):
         fix(conn, slow)
     assert rows(conn) == before
     # an exception that is no database error (Ctrl-C, a bug) after the fix ran, before the
@@ -238,8 +240,8 @@ def test_a_slow_statement_and_an_interruption_change_nothing(
 def test_a_rehearsal_creates_nothing_in_the_database(conn: Any) -> None:
     """plan and --check rehearse the fix and the undo: no hisops schema appears."""
     assert fix(conn, spec(), commit=False).counts()["updated"] == 1
-    with pytest.raises(pg.Refused, match="it has no hisops.datafix_runs"):
-        pg.run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=False)
+    with pytest.raises(Refused, match="it has no hisops.datafix_runs"):
+        run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=False)
     assert conn.execute("SELECT to_regnamespace('hisops')").fetchone() == (None,)
 
 
@@ -265,7 +267,7 @@ def test_undo_is_exact_for_awkward_types(conn: Any) -> None:
                                  "at = now(), note = 'x'"]})
     report = fix(conn, ledger)
     assert report.counts()["updated"] == 2
-    pg.run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
+    run_undo(conn, fix_run="r1", run_id="u1", step="undo", commit=True)
     assert rows(conn, "shop.ledger") == before
     exact = conn.execute("SELECT amount::text FROM shop.ledger WHERE id = 1").fetchone()
     assert exact == ("12345678901234567890.1234567891",)
@@ -276,6 +278,6 @@ def test_a_verify_query_that_writes_is_caught(conn: Any) -> None:
     sneaky = spec(verify=[{"name": "sneaky", "sql": "WITH d AS (DELETE FROM shop.items "
                            "WHERE id = 9 RETURNING 1) SELECT count(*) FROM d",
                            "expect_value": 1}])
-    with pytest.raises(pg.Refused, match="deleted 1 row"):
+    with pytest.raises(Refused, match="deleted 1 row"):
         fix(conn, sneaky)
     assert rows(conn) == before

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from psycopg.types.json import Jsonb
 
-from hisops.datafix.postgres import ensure_schema
+from hisops.datafix.common import ensure_schema
 from tests.fixtures.lab import Lab
 from tests.integration.helpers import env_with, evidence_payloads, hisops
 

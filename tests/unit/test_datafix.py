@@ -5,6 +5,7 @@ what leaves the database (personal data redacted)."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hisops.datafix import postgres as pg
+from hisops.datafix.common import RowChange
 from hisops.datafix.preview import journaled_row_counts
 from hisops.datafix.spec import MAX_ROWS_PER_TARGET, parse_spec, row_range
 from hisops.datafix.sqltext import FIX_VERBS, SqlTextError, check_statement, parse
@@ -197,8 +198,8 @@ def test_personal_data_is_redacted_by_the_masking_policy() -> None:
     red = redactor("masking/his.yml")
     before = {"patient_id": 9, "name": "张三", "id_number": "110101199001011234",
               "sex": "M", "phone": None}
-    rows = change_rows([pg.RowChange("his.patients", {"patient_id": 9}, before, None),
-                        pg.RowChange("his.billing", {"bill_id": 1}, {"bill_id": 1, "paid": False},
+    rows = change_rows([RowChange("his.patients", {"patient_id": 9}, before, None),
+                        RowChange("his.billing", {"bill_id": 1}, {"bill_id": 1, "paid": False},
                                      {"bill_id": 1, "paid": False})], red)
     assert len(rows) == 1  # an unchanged row is not listed
     columns = rows[0]["columns"]
@@ -211,3 +212,17 @@ def test_personal_data_is_redacted_by_the_masking_policy() -> None:
 
 def test_no_policy_redacts_nothing() -> None:
     assert redactor(None).row("his.patients", {"name": "x"}) == {"name": "x"}
+
+
+def test_exact_json_writes_decimals_as_they_are() -> None:
+    from decimal import Decimal
+
+    from hisops.datafix.common import exact_json
+
+    value = {"amount": Decimal("12345678901234567890.1234567891"), "tiny": Decimal("-1E-10"),
+             "list": [Decimal("15.00"), 1.5, None, True, "引号\"和\\"], "nested": {"n": 3}}
+    text = exact_json(value)
+    assert '"amount": 12345678901234567890.1234567891' in text
+    assert '"tiny": -1E-10' in text
+    assert "[15.00, 1.5, null, true" in text
+    assert json.loads(text, parse_float=Decimal) == value

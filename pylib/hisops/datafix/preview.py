@@ -12,6 +12,7 @@ import psycopg
 from psycopg import sql
 
 from hisops.datafix import postgres as pg
+from hisops.datafix.common import Refused, first_line
 from hisops.datafix.spec import FixSpec, parse_spec
 from hisops.datafix.sqltext import Parsed
 from hisops.datafix.task import change_rows, redactor
@@ -77,7 +78,7 @@ def preview(plan: Plan, inventory: Inventory, secrets: SecretStore, *, rehearse:
                     if rehearse:
                         _rehearse(conn, spec, host, step.id, result, red)
             except psycopg.Error as exc:
-                result.error = pg._first_line(exc)
+                result.error = first_line(exc)
             except Exception as exc:  # the host or its database did not answer
                 result.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             results.append(result)
@@ -89,7 +90,7 @@ def _rehearse(conn: psycopg.Connection[Any], spec: FixSpec, host: str, step: str
               result: HostPreview, red: Any) -> None:
     try:
         report = pg.run_fix(conn, spec, host=host, run_id="plan", step=step, commit=False)
-    except pg.Refused as refused:
+    except Refused as refused:
         result.refused = str(refused)
         return
     result.rehearsed = True

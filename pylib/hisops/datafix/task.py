@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 
 from hisops import paths
 from hisops.datafix import postgres as pg
+from hisops.datafix.common import Refused, RowChange
 from hisops.datafix.spec import FixSpec, parse_spec
+from hisops.datafix.undo import UndoReport, run_undo
 from hisops.envs import dbconn
 from hisops.errors import ExecutorError
 from hisops.executors.results import HostOutcome, HostStatus
@@ -71,7 +73,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]:
+def change_rows(rows: list[RowChange], red: Redactor) -> list[dict[str, Any]]:
     """Changed rows as the journal and the console show them: key, change, and per changed
     column [before, after] (personal data redacted)."""
     out = []
@@ -87,7 +89,7 @@ def change_rows(rows: list[pg.RowChange], red: Redactor) -> list[dict[str, Any]]
     return out
 
 
-Report = TypeVar("Report", pg.FixReport, pg.UndoReport)
+Report = TypeVar("Report", pg.FixReport, UndoReport)
 
 
 def _on_database(ctx: TaskContext, host: str, database: str,
@@ -99,10 +101,10 @@ def _on_database(ctx: TaskContext, host: str, database: str,
         with dbconn.connect(ctx.inventory, host, dbname=database,
                             secrets=ctx.secrets.values) as conn:
             report = work(conn)
-    except (pg.Refused, ExecutorError) as exc:
+    except (Refused, ExecutorError) as exc:
         return HostOutcome(host=host, status=HostStatus.FAILED, detail=str(exc),
                            unchanged=True)
-    if isinstance(report, pg.UndoReport) and report.already_done is not None:
+    if isinstance(report, UndoReport) and report.already_done is not None:
         return HostOutcome(host=host, status=HostStatus.SKIPPED,
                            detail="already done by this run (hisops.datafix_runs)")
     return report
@@ -169,7 +171,7 @@ def datafix_undo(ctx: TaskContext) -> TaskResult:
     red = redactor(ctx.args.get("pii_policy", "masking/his.yml"))
 
     def one(host: str) -> HostOutcome | HostDone:
-        report = _on_database(ctx, host, database, lambda conn: pg.run_undo(
+        report = _on_database(ctx, host, database, lambda conn: run_undo(
             conn, fix_run=fix_run, run_id=ctx.run_id, step=ctx.name,
             commit=not ctx.check_mode))
         if isinstance(report, HostOutcome):
