@@ -445,8 +445,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     else:
         print_timeline(state)
         print_summary(state)
-        if any((s.get("action") or {}).get("task") == "datafix"
-               for s in state.plan.get("steps", [])):
+        from hisops.datafix import journaled_corrections
+
+        if journaled_corrections(state.plan):
             from hisops.datafix.console import print_journaled_corrections
 
             print_journaled_corrections(state)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from hisops.datafix import journaled_corrections
 from hisops.errors import InputError
 
 UNDO_RUNBOOK = "datafix-undo"
@@ -14,8 +15,7 @@ UNDO_RUNBOOK = "datafix-undo"
 
 def _fix_targets(state: Any) -> tuple[list[str], str]:
     """The hosts where RUN's datafix steps committed, and their database."""
-    steps = [s for s in state.plan.get("steps", [])
-             if (s.get("action") or {}).get("task") == "datafix"]
+    steps = journaled_corrections(state.plan)
     if not steps:
         raise InputError(f"run {state.run_id} ({state.runbook}) has no data correction step")
     databases = {str(s["action"]["args"].get("database", "his")) for s in steps}

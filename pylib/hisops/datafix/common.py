@@ -188,5 +188,11 @@ def transaction(conn: psycopg.Connection[Any], lock_s: int, statement_s: int
         raise
 
 
+def has_table(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Whether table NAME exists (a database never corrected has no hisops schema)."""
+    row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+    return row is not None and row[0] is not None
+
+
 def first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

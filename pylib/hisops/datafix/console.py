@@ -8,6 +8,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from hisops.datafix import journaled_corrections
 from hisops.datafix.preview import HostPreview
 from hisops.reports.console import out_console
 from hisops.runbook.planner import Plan
@@ -84,11 +85,8 @@ def print_journaled_corrections(state: Any) -> None:
         if record.kind == "evidence.recorded" and record.payload.get("type") == "datafix":
             evidence[(record.payload["step"], record.payload["subject"])] = \
                 record.payload["evidence"]
-    for step in state.plan.get("steps", []):
-        action = step.get("action") or {}
-        if action.get("task") != "datafix":
-            continue
-        args = action.get("args") or {}
+    for step in journaled_corrections(state.plan):
+        args = step["action"].get("args") or {}
         out_console.print(f"\n[bold]data correction '{step['id']}'[/] on database "
                           f"{args.get('database')}")
         planned = args.get("planned_rows") or {}

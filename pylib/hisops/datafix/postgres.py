@@ -16,7 +16,7 @@ fix that cannot lock its rows within the lock timeout fails and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +30,13 @@ from hisops.datafix.common import (
     canonical_key,
     done_before,
     exact_images,
+    has_table,
     images_by_key,
     key_match,
     qualified,
     transaction,
 )
-from hisops.datafix.spec import FixSpec, Target
-from hisops.datafix.sqltext import Parsed
+from hisops.datafix.spec import FixSpec, Target, as_text
 from hisops.faults import failpoint
 
 XID_MODULUS = 2 ** 32
@@ -64,35 +64,32 @@ def _our_xid(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) % XID_MODULUS
 
 
-def _execute(conn: psycopg.Connection[Any], statement: Parsed | str,
-             binds: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None
-             ) -> psycopg.Cursor[Any]:
-    if isinstance(statement, Parsed):
-        params = {b: binds[b] for b in statement.binds}
-        text: Any = statement.psycopg
-    else:
-        params, text = {}, statement
-    params.update(extra or {})
-    return conn.execute(text, params)
+def _execute(conn: psycopg.Connection[Any], text: str, names: Iterable[str],
+             binds: Mapping[str, Any]) -> psycopg.Cursor[Any]:
+    """TEXT (binds as %(name)s) with the values of the binds it NAMES."""
+    return conn.execute(text, {name: binds[name] for name in names})
+
+
+def count_found(conn: psycopg.Connection[Any], target: Target, binds: Mapping[str, Any]) -> int:
+    """The rows TARGET's condition matches, without locks and counted only up to one past
+    its bound: a condition that matches far more rows than bounded must not lock (or count)
+    them all before saying so."""
+    query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} t WHERE ({}) LIMIT {}) found"
+                    ).format(qualified(target.table), sql.SQL(target.where.psycopg),
+                             sql.Literal(target.bound.high + 1))
+    row = _execute(conn, query.as_string(conn), target.where.binds, binds).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _find(conn: psycopg.Connection[Any], spec: FixSpec, target: Target
           ) -> list[dict[str, Any]]:
-    # count first, without locks: a condition that matches far more rows than bounded must
-    # not lock them all before saying so
-    limit = target.bound.high + 1
-    counted = _execute(conn, Parsed(target.where.binds, sql.SQL(
-        "SELECT count(*) FROM (SELECT 1 FROM {} t WHERE ({}) LIMIT {}) found").format(
-            qualified(target.table), sql.SQL(target.where.psycopg), sql.Literal(limit)
-        ).as_string(conn), ()), spec.binds).fetchone()
-    count = int(counted[0]) if counted else 0
+    count = count_found(conn, target, spec.binds)
     if not target.bound.holds(count):
         raise Refused(_bound_message(target, count))
     order = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in target.key)
     query = sql.SQL("SELECT to_jsonb(t) FROM {} t WHERE ({}) ORDER BY {} FOR UPDATE OF t"
                     ).format(qualified(target.table), sql.SQL(target.where.psycopg), order)
-    images = [row[0] for row in _execute(conn, Parsed(target.where.binds,
-                                                      query.as_string(conn), ()),
+    images = [row[0] for row in _execute(conn, query.as_string(conn), target.where.binds,
                                          spec.binds).fetchall()]
     if not target.bound.holds(len(images)):  # changed between the count and the lock
         raise Refused(_bound_message(target, len(images)))
@@ -129,7 +126,7 @@ def run_fix(conn: psycopg.Connection[Any], spec: FixSpec, *, host: str, run_id: 
             _keep_before_images(conn, run_id, step, found)
         failpoint(f"datafix:{step}:after-find")
         for text, parsed in spec.fix:
-            cur = _execute(conn, parsed, spec.binds)
+            cur = _execute(conn, parsed.psycopg, parsed.binds, spec.binds)
             report.statements.append({"sql": text, "rowcount": cur.rowcount})
         # verify first: a verify query is a SELECT, but WITH ... DELETE ... SELECT writes too,
         # and the accounting must see every write of the transaction
@@ -181,7 +178,7 @@ def _check_planned(spec: FixSpec, host: str, now: list[int]) -> None:
 
 def _keep_before_images(conn: psycopg.Connection[Any], run_id: str, step: str,
                         found: list[tuple[Target, list[dict[str, Any]]]]) -> None:
-    rows = [{"tbl": t.table, "key": {k: img[k] for k in t.key}, "before": img}
+    rows = [{"tbl": t.table, "key": t.key_of(img), "before": img}
             for t, images in found for img in images]
     conn.execute(
         "INSERT INTO hisops.datafix_rows (run_id, step, ord, tbl, key, before) "
@@ -228,12 +225,12 @@ def _account(conn: psycopg.Connection[Any], spec: FixSpec,
                           "deletes the rows find selected; nothing changed")
     for table, (target, images) in targets.items():
         ins, upd, dele = writes.get(table, (0, 0, 0))
-        keys = [{k: img[k] for k in target.key} for img in images]
+        keys = [target.key_of(img) for img in images]
         current = images_by_key(conn, table, target.key, keys, lock=False, xid=xid)
         touched = missing = 0
         for img in images:
             got = current.get(canonical_key(img, target.key))
-            rows.append(RowChange(table, {k: img[k] for k in target.key}, img,
+            rows.append(RowChange(table, target.key_of(img), img,
                                   None if got is None else got[0]))
             if got is None:
                 missing += 1
@@ -259,13 +256,13 @@ def _account(conn: psycopg.Connection[Any], spec: FixSpec,
 def _verify(conn: psycopg.Connection[Any], spec: FixSpec) -> list[dict[str, Any]]:
     out = []
     for check in spec.verify:
-        rows = _execute(conn, check.parsed, spec.binds).fetchall()
+        rows = _execute(conn, check.parsed.psycopg, check.parsed.binds, spec.binds).fetchall()
         problem = ""
         if check.rows is not None and not check.rows.holds(len(rows)):
             problem = f"returned {len(rows)} row(s), expected {check.rows}"
         if check.value is not None:
             got = None if not rows or not rows[0] else rows[0][0]
-            text = _text(got)
+            text = None if got is None else as_text(got)
             if text != check.value:
                 problem = f"returned {text!r}, expected {check.value!r}"
         if problem:
@@ -273,14 +270,6 @@ def _verify(conn: psycopg.Connection[Any], spec: FixSpec) -> list[dict[str, Any]
                           "nothing changed")
         out.append({"name": check.name, "rows": len(rows), "ok": True})
     return out
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def summary(report: FixReport, spec: FixSpec) -> dict[str, Any]:
@@ -295,8 +284,7 @@ def remove_records(conn: psycopg.Connection[Any]) -> int:
     before-images hold the production values of every corrected row (names and ID numbers
     among them) outside the columns any masking policy names, and an undo on a copy means
     nothing. Returns the number of before-images removed. Runs in the caller's transaction."""
-    exists = conn.execute("SELECT to_regclass('hisops.datafix_rows')").fetchone()
-    if exists is None or exists[0] is None:
+    if not has_table(conn, "hisops.datafix_rows"):
         return 0
     count = conn.execute("SELECT count(*) FROM hisops.datafix_rows").fetchone()
     conn.execute("DROP TABLE IF EXISTS hisops.datafix_rows, hisops.datafix_runs")

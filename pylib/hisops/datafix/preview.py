@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from hisops.datafix import TASK, journaled_corrections
 from hisops.datafix import postgres as pg
 from hisops.datafix.common import Refused, first_line
 from hisops.datafix.spec import FixSpec, parse_spec
-from hisops.datafix.sqltext import Parsed
 from hisops.datafix.task import change_rows, redactor
 from hisops.envs import dbconn
 from hisops.inventory import Inventory
@@ -41,23 +40,15 @@ class HostPreview:
 
 def datafix_steps(plan: Plan) -> list[Any]:
     return [s for s in plan.steps if s.action is not None and s.action.kind == "task"
-            and s.action.task == "datafix"]
+            and s.action.task == TASK]
 
 
 def count_rows(conn: psycopg.Connection[Any], spec: FixSpec) -> list[int]:
     """Rows each find entry matches now, read-only and without locks (capped at bound+1)."""
-    counts = []
     conn.execute("SET TRANSACTION READ ONLY")
     conn.execute("SELECT set_config('statement_timeout', %s, true)",
                  (f"{spec.statement_timeout_s}s",))
-    for target in spec.targets:
-        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {}.{} t WHERE ({}) LIMIT {}) f"
-                        ).format(sql.Identifier(target.schema_name[0]),
-                                 sql.Identifier(target.schema_name[1]),
-                                 sql.SQL(target.where.psycopg),
-                                 sql.Literal(target.bound.high + 1)).as_string(conn)
-        row = conn.execute(query, {b: spec.binds[b] for b in target.where.binds}).fetchone()
-        counts.append(int(row[0]) if row else 0)
+    counts = [pg.count_found(conn, target, spec.binds) for target in spec.targets]
     conn.rollback()
     return counts
 
@@ -77,10 +68,8 @@ def preview(plan: Plan, inventory: Inventory, secrets: SecretStore, *, rehearse:
                     result.counts = count_rows(conn, spec)
                     if rehearse:
                         _rehearse(conn, spec, host, step.id, result, red)
-            except psycopg.Error as exc:
+            except Exception as exc:  # the host or its database did not answer, SQL failed
                 result.error = first_line(exc)
-            except Exception as exc:  # the host or its database did not answer
-                result.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             results.append(result)
         out[step.id] = results
     return out
@@ -111,12 +100,9 @@ def row_counts(previews: dict[str, list[HostPreview]]) -> dict[str, dict[str, li
 def journaled_row_counts(plan_dict: dict[str, Any]) -> dict[str, dict[str, list[int]]]:
     """The rows a journaled plan saw (a resumed run keeps what was approved)."""
     out: dict[str, dict[str, list[int]]] = {}
-    for step in plan_dict.get("steps", []):
-        args = (step.get("action") or {}).get("args") or {}
-        if (step.get("action") or {}).get("task") == "datafix" and args.get("planned_rows"):
-            out[str(step["id"])] = {h: list(v) for h, v in args["planned_rows"].items()}
+    for step in journaled_corrections(plan_dict):
+        planned = (step["action"].get("args") or {}).get("planned_rows")
+        if planned:
+            out[str(step["id"])] = {h: list(v) for h, v in planned.items()}
     return out
 
-
-__all__ = ["HostPreview", "Parsed", "count_rows", "datafix_steps", "journaled_row_counts",
-           "preview", "row_counts"]

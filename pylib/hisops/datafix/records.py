@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hisops.datafix.common import has_table
 from hisops.envs import dbconn
 from hisops.inventory import Inventory
 
@@ -13,8 +14,7 @@ def read_records(inventory: Inventory, host: str, database: str) -> list[dict[st
     database was never corrected by hisops)."""
     with dbconn.connect(inventory, host, dbname=database, secrets={}) as conn:
         conn.execute("SET TRANSACTION READ ONLY")
-        exists = conn.execute("SELECT to_regclass('hisops.datafix_runs')").fetchone()
-        if exists is None or exists[0] is None:
+        if not has_table(conn, "hisops.datafix_runs"):
             return []
         rows = conn.execute(
             "SELECT run_id, step, kind, undo_of, undone_by, summary->'found', "

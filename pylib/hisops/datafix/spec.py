@@ -4,18 +4,11 @@ planner, parsed and checked here (a bad value is an input error at plan time, ex
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hisops.datafix.sqltext import (
-    FIX_VERBS,
-    QUERY_VERBS,
-    Parsed,
-    SqlTextError,
-    check_condition,
-    check_statement,
-)
+from hisops.datafix.sqltext import Parsed, Place, SqlTextError, check_sql
 from hisops.tasks import BadArgument
 
 # a data correction touches a handful of rows: beyond this it is a migration, reviewed and
@@ -61,19 +54,16 @@ class Target:
     table: str  # schema.table
     key: tuple[str, ...]
     where: Parsed
-    where_text: str
     bound: RowRange
 
-    @property
-    def schema_name(self) -> tuple[str, str]:
-        schema, name = self.table.split(".")
-        return schema, name
+    def key_of(self, image: Mapping[str, Any]) -> dict[str, Any]:
+        """The key of a row image of this table."""
+        return {k: image[k] for k in self.key}
 
 
 @dataclass(frozen=True)
 class Verify:
     name: str
-    text: str
     parsed: Parsed
     rows: RowRange | None
     value: str | None
@@ -81,7 +71,6 @@ class Verify:
 
 @dataclass(frozen=True)
 class FixSpec:
-    engine: str
     database: str
     targets: tuple[Target, ...]
     fix: tuple[tuple[str, Parsed], ...]  # (text as written, parsed)
@@ -98,14 +87,11 @@ class FixSpec:
         return tuple(dict.fromkeys(t.table for t in self.targets))
 
 
-def _parse(arg: str, text: Any, check: Callable[[str], Parsed]) -> Parsed:
+def _parse(arg: str, text: Any, place: Place) -> Parsed:
     if not isinstance(text, str) or not text.strip():
         raise BadArgument(arg, "SQL text expected")
-    if "{{" in text or "{%" in text:
-        raise BadArgument(arg, "templates are not allowed in SQL: name parameters as :name "
-                               "binds (a value pasted into SQL can change what it does)")
     try:
-        return check(text)
+        return check_sql(text, place)
     except SqlTextError as exc:
         raise BadArgument(arg, str(exc)) from None
 
@@ -114,33 +100,29 @@ def parse_spec(args: Mapping[str, Any]) -> FixSpec:
     targets = []
     seen_tables: set[str] = set()
     for i, raw in enumerate(args.get("find") or []):
-        where = _parse(f"find[{i}].where", raw.get("where"), check_condition)
+        where = _parse(f"find[{i}].where", raw.get("where"), "where")
         table = str(raw["table"])
         if table in seen_tables:
             raise BadArgument(f"find[{i}].table", f"{table} is found twice: one find entry "
                               "per table (combine the conditions with OR)")
         seen_tables.add(table)
         targets.append(Target(table=table, key=tuple(raw["key"]), where=where,
-                              where_text=str(raw["where"]).strip(),
                               bound=row_range(f"find[{i}].expect_rows", raw.get("expect_rows"))))
     if not targets:
         raise BadArgument("find", "at least one table to find rows in")
-    fix = tuple((str(t).strip(), _parse(f"fix[{i}]", t,
-                                        lambda s: check_statement(s, FIX_VERBS, "a fix")))
+    fix = tuple((str(t).strip(), _parse(f"fix[{i}]", t, "fix"))
                 for i, t in enumerate(args.get("fix") or []))
     if not fix:
         raise BadArgument("fix", "at least one statement")
     verify = []
     for i, raw in enumerate(args.get("verify") or []):
-        parsed = _parse(f"verify[{i}].sql", raw.get("sql"),
-                        lambda s: check_statement(s, QUERY_VERBS, "a verify query"))
+        parsed = _parse(f"verify[{i}].sql", raw.get("sql"), "verify")
         rows = raw.get("expect_rows")
         value = raw.get("expect_value")
         verify.append(Verify(
-            name=str(raw.get("name") or f"verify {i + 1}"), text=str(raw["sql"]).strip(),
-            parsed=parsed, rows=None if rows is None else row_range(f"verify[{i}].expect_rows",
-                                                                    rows),
-            value=None if value is None else _as_text(value)))
+            name=str(raw.get("name") or f"verify {i + 1}"), parsed=parsed,
+            rows=None if rows is None else row_range(f"verify[{i}].expect_rows", rows),
+            value=None if value is None else as_text(value)))
     binds = dict(args.get("binds") or {})
     used = {b for t in targets for b in t.where.binds} | {b for _, p in fix for b in p.binds} \
         | {b for v in verify for b in v.parsed.binds}
@@ -153,7 +135,7 @@ def parse_spec(args: Mapping[str, Any]) -> FixSpec:
                           "PostgreSQL engine is the only one implemented and tested")
     planned = args.get("planned_rows") or {}
     return FixSpec(
-        engine=engine, database=str(args.get("database", "his")), targets=tuple(targets),
+        database=str(args.get("database", "his")), targets=tuple(targets),
         fix=fix, verify=tuple(verify), untracked=tuple(args.get("untracked_tables") or ()),
         lock_timeout_s=int(args.get("lock_timeout_s", 5)),
         statement_timeout_s=int(args.get("statement_timeout_s", 60)),
@@ -161,7 +143,8 @@ def parse_spec(args: Mapping[str, Any]) -> FixSpec:
         planned_rows={str(h): [int(n) for n in counts] for h, counts in planned.items()})
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A value as verify compares it: SQL's spelling of booleans, str() of the rest."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -12,6 +12,7 @@ one transaction that makes the fix all-or-nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 BIND = re.compile(r"[a-z_][a-z0-9_]*")
@@ -19,6 +20,8 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 FIX_VERBS = frozenset({"update", "delete", "with"})
 QUERY_VERBS = frozenset({"select", "with"})
+Place = str  # "where" (a find condition), "fix" (a fix statement), "verify" (a verify query)
+SqlPath = tuple[str | int, ...]  # where in the step: ("find", 0, "where"), ("fix", 1), ...
 
 
 class SqlTextError(ValueError):
@@ -119,3 +122,27 @@ def check_condition(text: str) -> Parsed:
     if not parsed.words and not parsed.psycopg:
         raise SqlTextError("the condition is empty")
     return parsed
+
+
+def check_sql(text: str, place: Place) -> Parsed:
+    """TEXT checked for its place in a sql step: no templates, and the kind of statement the
+    place allows (the loader and the task's arguments check the same way)."""
+    if "{{" in text or "{%" in text:
+        raise SqlTextError("templates are not allowed in SQL: name parameters as :name binds "
+                           "(a value pasted into SQL can change what it does)")
+    if place == "where":
+        return check_condition(text)
+    if place == "fix":
+        return check_statement(text, FIX_VERBS, "a fix statement")
+    return check_statement(text, QUERY_VERBS, "a verify query")
+
+
+def step_sql(wheres: Sequence[str], fixes: Sequence[str], verifies: Sequence[str]
+             ) -> Iterator[tuple[SqlPath, str, Place]]:
+    """Every SQL text of a sql step with its path in the step and its place."""
+    for i, text in enumerate(wheres):
+        yield ("find", i, "where"), text, "where"
+    for i, text in enumerate(fixes):
+        yield ("fix", i), text, "fix"
+    for i, text in enumerate(verifies):
+        yield ("verify", i, "sql"), text, "verify"

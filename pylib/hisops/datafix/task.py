@@ -9,6 +9,7 @@ values stay in the database's ``hisops`` schema, where the undo needs them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hisops import paths
+from hisops.datafix import TASK
 from hisops.datafix import postgres as pg
 from hisops.datafix.common import Refused, RowChange
 from hisops.datafix.spec import FixSpec, parse_spec
@@ -23,6 +25,7 @@ from hisops.datafix.undo import UndoReport, run_undo
 from hisops.envs import dbconn
 from hisops.errors import ExecutorError
 from hisops.executors.results import HostOutcome, HostStatus
+from hisops.runbook.model import SQL_NAME
 from hisops.tasks import BadArgument, HostDone, TaskContext, TaskResult, TaskSpec, per_host
 
 EVIDENCE_TYPE = "datafix"
@@ -160,7 +163,7 @@ def _undo_validate(args: Mapping[str, Any]) -> None:
     if not isinstance(run, str) or not run.strip():
         raise BadArgument("run", "the id of the datafix run to undo")
     database = args.get("database", "his")
-    if not isinstance(database, str) or not database.replace("_", "").isalnum():
+    if not isinstance(database, str) or not re.fullmatch(SQL_NAME, database):
         raise BadArgument("database", f"a database name, not {database!r}")
     redactor(args.get("pii_policy"))
 
@@ -176,11 +179,12 @@ def datafix_undo(ctx: TaskContext) -> TaskResult:
             commit=not ctx.check_mode))
         if isinstance(report, HostOutcome):
             return report
-        line = (f"gave back {len(report.rows)} row(s) of run {fix_run} "
+        what = (f"{len(report.rows)} row(s) of run {fix_run} "
                 f"(steps {', '.join(report.undone_steps)})")
         if ctx.check_mode:
             return HostOutcome(host=host, status=HostStatus.SKIPPED,
-                               detail=f"check mode: would have {line[5:]}, rolled back")
+                               detail=f"check mode: would give back {what}, rolled back")
+        line = f"gave back {what}"
         ctx.note(host, line)
         rows = change_rows(report.rows, red)
         return HostDone(line, {"host": host, "database": database, "undo_of": fix_run,
@@ -191,7 +195,7 @@ def datafix_undo(ctx: TaskContext) -> TaskResult:
 
 
 SPEC = TaskSpec(
-    name="datafix",
+    name=TASK,
     func=datafix,
     required=frozenset({"find", "fix"}),
     optional=frozenset({"engine", "database", "verify", "untracked_tables", "lock_timeout_s",

@@ -17,6 +17,7 @@ from hisops.datafix.common import (
     canonical_key,
     done_before,
     exact_images,
+    has_table,
     images_by_key,
     qualified,
     transaction,
@@ -62,8 +63,7 @@ def run_undo(conn: psycopg.Connection[Any], *, fix_run: str, run_id: str, step: 
 
 def _fix_steps_to_undo(conn: psycopg.Connection[Any], fix_run: str) -> list[str]:
     """FIX_RUN's committed steps here, last first; refused if none or already undone."""
-    exists = conn.execute("SELECT to_regclass('hisops.datafix_runs')").fetchone()
-    if exists is None or exists[0] is None:
+    if not has_table(conn, "hisops.datafix_runs"):
         raise Refused(f"no committed datafix of run {fix_run} in this database (it has no "
                       "hisops.datafix_runs); nothing to undo")
     runs = conn.execute(
@@ -112,7 +112,7 @@ def _undo_step(conn: psycopg.Connection[Any], fix_run: str, fix_step: str) -> li
     out: list[RowChange] = []
     for table in reversed(tables):
         deleted = [(key, before) for _, key, before, after in by_table[table]
-                   if after is None and before is not None]
+                   if after is None]
         if deleted:
             conn.execute(sql.SQL(
                 "INSERT INTO {} OVERRIDING SYSTEM VALUE SELECT * FROM "
@@ -122,7 +122,7 @@ def _undo_step(conn: psycopg.Connection[Any], fix_run: str, fix_step: str) -> li
             out.extend(RowChange(table, key, None, before) for key, before in deleted)
     for table in reversed(tables):
         updated = [(key, before, after) for _, key, before, after in by_table[table]
-                   if after is not None and before is not None and before != after]
+                   if after is not None]
         if updated:
             out.extend(_give_back_updates(conn, table, updated))
     # the exact prior values, or nothing: compare every row with its before-image

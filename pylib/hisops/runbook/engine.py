@@ -20,14 +20,20 @@ from types import FrameType
 from typing import Any
 
 from hisops.errors import ApprovalRequired, ExitStatus, Interrupted, LockBusy, ResumeRefused
-from hisops.executors.results import HostOutcome
+from hisops.executors.results import HostOutcome, HostStatus
 from hisops.faults import failpoint
 from hisops.inventory import Inventory, template_context
 from hisops.journal import Journal, is_holder_alive
 from hisops.journal import records as rk
 from hisops.journal.records import LockHolder
 from hisops.journal.state import NO_HOSTS, RunState, StepState, apply_record, fold
-from hisops.runbook.actions import ActionContext, ActionResult, retry_failed, run_action
+from hisops.runbook.actions import (
+    FAILED_STATES,
+    ActionContext,
+    ActionResult,
+    retry_failed,
+    run_action,
+)
 from hisops.runbook.expressions import ExpressionError, truth
 from hisops.runbook.guards import check_guards, check_waivers
 from hisops.runbook.planner import Plan, PlannedAction, PlannedStep
@@ -362,8 +368,8 @@ class _Run:
         if self.check or not hosts:
             return False
         for outcome in hosts.values():
-            failed_here = outcome.status.value in ("failed", "unreachable", "timeout")
-            if (failed_here and not outcome.unchanged) or outcome.status.value == "changed":
+            if (outcome.status in FAILED_STATES and not outcome.unchanged) \
+                    or outcome.status == HostStatus.CHANGED:
                 return False
         return not any(st.status == "changed" or st.rollback is not None
                        for sid, st in self.state.steps.items() if sid != failed.id)

@@ -294,34 +294,18 @@ def _check_sql(loaded: LoadedRunbook) -> None:
     """``sql`` steps: every statement parses and is of the kind its place allows, and every
     ``:name`` bind is a declared, non-secret parameter (a secret bound into a data fix would
     be written into the database's before-images and the journal's plan)."""
-    from hisops.datafix.sqltext import (
-        FIX_VERBS,
-        QUERY_VERBS,
-        SqlTextError,
-        check_condition,
-        check_statement,
-    )
+    from hisops.datafix.sqltext import SqlTextError, check_sql, step_sql
 
     parameters = loaded.runbook.parameters
     for s_index, step in enumerate(loaded.runbook.steps):
         if not isinstance(step, SqlStep):
             continue
         loc: PathKey = ("steps", s_index)
-        texts: list[tuple[PathKey, str, Callable[[str], Any]]] = []
-        for i, target in enumerate(step.find):
-            texts.append(((*loc, "find", i, "where"), target.where, check_condition))
-        for i, text in enumerate(step.fix):
-            texts.append(((*loc, "fix", i), text,
-                          lambda t: check_statement(t, FIX_VERBS, "a fix statement")))
-        for i, query in enumerate(step.verify):
-            texts.append(((*loc, "verify", i, "sql"), query.sql,
-                          lambda t: check_statement(t, QUERY_VERBS, "a verify query")))
-        for where, text, check in texts:
-            if "{{" in text or "{%" in text:
-                raise _error(loaded, where, "templates are not allowed in SQL: name "
-                             "parameters as :name binds")
+        for path, text, place in step_sql([t.where for t in step.find], step.fix,
+                                          [v.sql for v in step.verify]):
+            where = (*loc, *path)
             try:
-                parsed = check(text)
+                parsed = check_sql(text, place)
             except SqlTextError as exc:
                 raise _error(loaded, where, str(exc)) from None
             for name in parsed.binds:

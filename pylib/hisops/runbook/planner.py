@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hisops.checks import BadArgument, get_check
+from hisops.datafix import TASK as DATAFIX_TASK
 from hisops.errors import RunbookError
 from hisops.inventory import Inventory, template_context
 from hisops.runbook.durations import parse_duration
@@ -59,7 +60,7 @@ class PlannedAction:
     args: dict[str, Any] = field(default_factory=dict)  # kind "task": rendered arguments
 
     def describe(self) -> str:
-        if self.kind == "task" and self.task == "datafix":
+        if self.kind == "task" and self.task == DATAFIX_TASK:
             tables = ", ".join(str(t.get("table")) for t in self.args.get("find", []))
             return (f"sql on {self.args.get('database')}: {len(self.args.get('fix', []))} "
                     f"statement(s) on {tables}")
@@ -307,7 +308,7 @@ class _Resolver:
         take their values from the parameters; expect_rows templates are rendered. The rows
         found when planning (``planned``) are part of the plan and its hash, so an approval
         covers them."""
-        from hisops.datafix.sqltext import SqlTextError, parse
+        from hisops.datafix.sqltext import parse, step_sql
 
         pattern, hosts = self.hosts((*loc, "hosts"), step.hosts)
 
@@ -315,13 +316,10 @@ class _Resolver:
             return value if value is None or isinstance(value, int) else \
                 self.render(where, value)
 
-        texts = [t.where for t in step.find] + list(step.fix) + [v.sql for v in step.verify]
-        names: list[str] = []
-        for text in texts:
-            try:
-                names.extend(parse(text).binds)
-            except SqlTextError:
-                continue  # validate() below names the field
+        # the loader has checked every text: they parse, and their binds are parameters
+        names = [name for _, text, _ in step_sql([t.where for t in step.find], step.fix,
+                                                 [v.sql for v in step.verify])
+                 for name in parse(text).binds]
         params = self.context["params"]
         args: dict[str, Any] = {
             "engine": step.engine, "database": step.database,
@@ -341,13 +339,13 @@ class _Resolver:
         }
         if planned:
             args["planned_rows"] = {h: list(planned[h]) for h in hosts if h in planned}
-        validate = get_task("datafix").validate
+        validate = get_task(DATAFIX_TASK).validate
         try:
             if validate is not None:
                 validate(args)
         except BadArgument as exc:
             raise self.error((*loc, *_arg_path(exc.arg)), str(exc)) from None
-        return PlannedAction(kind="task", pattern=pattern, hosts=hosts, task="datafix",
+        return PlannedAction(kind="task", pattern=pattern, hosts=hosts, task=DATAFIX_TASK,
                              args=args)
 
 
